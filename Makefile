@@ -1,0 +1,21 @@
+# mmssl_ext: the README's commands.
+#   make demo   install if needed, make the synthetic scenes, pretrain, probe
+#   make test   install if needed, run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= data/synthetic_scenes
+PYTEST_ARGS ?=
+
+.PHONY: install demo test clean
+
+install:
+	@bash tools/install.sh
+
+demo: install
+	@$(PY) tools/misc/demo.py --data-root $(DATA)
+
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf work_dirs .pytest_cache

@@ -1,0 +1,51 @@
+# Small CPU variant of mocov2_r50_8xb32_coco.py for the demo and the tests:
+# ResNet-18, 64 px views of the embedded synthetic scenes
+# (tools/misc/make_synthetic_scenes.py), 600 iterations.
+_base_ = './mocov2_r50_8xb32_coco.py'
+
+model = dict(
+    queue_len=4096,
+    backbone=dict(depth=18),
+    neck=dict(in_channels=512, hid_channels=512))
+
+data_root = 'data/synthetic_scenes/'
+crop_size = 64
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=crop_size, crop_ratio_range=(0.2, 1.),
+         backend='pillow'),
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+                          hue=0.1)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    # Blur sigmas scaled from the 224 px recipe to the small view.
+    dict(type='GaussianBlur', magnitude_range=(0.1, 0.6), magnitude_std='inf', prob=0.5),
+    dict(type='RandomFlip', prob=0.5),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img_path='images/train/'),
+        pipeline=train_pipeline))
+
+max_iters = 600
+optim_wrapper = dict(optimizer=dict(lr=0.06))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
+         end=max_iters),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=max_iters // 2, max_keep_ckpts=2))
+randomness = dict(seed=0)

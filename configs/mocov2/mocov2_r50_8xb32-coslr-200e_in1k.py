@@ -1,0 +1,14 @@
+# MoCo v2 on ImageNet-1k train images (folder), 200 epochs as in the paper.
+_base_ = [
+    '../_base_/models/mocov2_r50.py',
+    '../_base_/datasets/imagenet_mocov2.py',
+    '../_base_/default_runtime.py',
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.03, weight_decay=1e-4, momentum=0.9))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=200, by_epoch=True, begin=0, end=200)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200)
+default_hooks = dict(checkpoint=dict(interval=10, by_epoch=True, max_keep_ckpts=3))
+log_processor = dict(by_epoch=True)
+auto_scale_lr = dict(base_batch_size=256)

@@ -1,0 +1,5 @@
+"""mmssl_ext: region-level and masked self-supervised pretraining for OpenMMLab."""
+from . import compat  # noqa: F401  (small shims for the pinned OpenMMLab releases)
+from .version import __version__, version_info
+
+__all__ = ['__version__', 'version_info']

@@ -1,0 +1,3 @@
+from .unlabeled import COCOImageDataset, ImageListDataset
+
+__all__ = ['COCOImageDataset', 'ImageListDataset']

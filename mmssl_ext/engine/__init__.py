@@ -1,0 +1,1 @@
+"""Engine parts of mmssl_ext (hooks, loops); filled by the method issues."""

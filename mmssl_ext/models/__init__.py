@@ -1,0 +1,3 @@
+from .wrappers import CPUDistributedDataParallel
+
+__all__ = ['CPUDistributedDataParallel']

@@ -1,0 +1,40 @@
+"""Registration of every mmssl_ext module and the default scope."""
+import datetime
+import warnings
+
+from mmengine import DefaultScope
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Import every mmssl_ext module so that it lands in the registries.
+
+    mmengine calls ``mmssl_ext.utils.register_all_modules(False)`` by itself
+    when a config says ``default_scope='mmssl_ext'``.
+
+    Args:
+        init_default_scope (bool): Also make ``mmssl_ext`` the global default
+            scope (so a bare ``MODELS.build(dict(type='MaskCo'))`` works).
+            Defaults to True.
+    """
+    import mmpretrain.utils
+    mmpretrain.utils.register_all_modules(init_default_scope=False)
+
+    import mmssl_ext.compat  # noqa: F401  (applies the torch>=2.6 load shim)
+    import mmssl_ext.datasets  # noqa: F401
+    import mmssl_ext.engine  # noqa: F401
+    import mmssl_ext.evaluation  # noqa: F401
+    import mmssl_ext.models  # noqa: F401
+    import mmssl_ext.visualization  # noqa: F401
+
+    if not init_default_scope:
+        return
+    current_scope = DefaultScope.get_current_instance()
+    if current_scope is None:
+        DefaultScope.get_instance('mmssl_ext', scope_name='mmssl_ext')
+    elif current_scope.scope_name != 'mmssl_ext':
+        warnings.warn(f'The current default scope "{current_scope.scope_name}" is not '
+                      '"mmssl_ext"; register_all_modules switches it to "mmssl_ext". '
+                      'Pass init_default_scope=False to keep it.')
+        # DefaultScope instances are global by name: a fresh name avoids clashes.
+        DefaultScope.get_instance(
+            f'mmssl_ext-{datetime.datetime.now()}', scope_name='mmssl_ext')

@@ -1,0 +1,71 @@
+"""Merging the command line of tools/train.py and tools/test.py into a config."""
+import argparse
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+
+def _accelerator_available() -> bool:
+    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
+                                 is_npu_available)
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def _set_dataloader_defaults(cfg: Config, args: argparse.Namespace) -> None:
+    """pin_memory / persistent_workers on, as mmpretrain does, where they apply.
+
+    torch's DataLoader rejects ``persistent_workers=True`` with
+    ``num_workers=0`` (the small CPU configs), so it is only set with workers.
+    """
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(field)
+        if loader is None:
+            continue
+        workers = loader.get('num_workers', 0)
+        loader.setdefault('pin_memory', torch.cuda.is_available())
+        loader.setdefault('persistent_workers', workers > 0)
+        loader.setdefault('collate_fn', dict(type='default_collate'))
+        if getattr(args, 'no_pin_memory', False):
+            loader.pin_memory = False
+        if getattr(args, 'no_persistent_workers', False) or workers == 0:
+            loader.persistent_workers = False
+
+
+def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply tools/train.py's arguments to ``cfg`` (mmpretrain semantics).
+
+    Order: work dir, AMP, resume, lr scaling, dataloader defaults, then
+    ``--cfg-options`` last so that it can override anything.
+    """
+    if getattr(args, 'no_validate', False):
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if getattr(args, 'amp', False):
+        if not _accelerator_available():
+            raise SystemExit('--amp needs a GPU (or NPU/MLU/MUSA): mmengine\'s '
+                             'AmpOptimWrapper does not run on the CPU. Drop --amp here.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    resume = getattr(args, 'resume', None)
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise SystemExit(f'--resume: checkpoint {resume!r} not found')
+        cfg.resume = True
+        cfg.load_from = resume
+    if getattr(args, 'auto_scale_lr', False):
+        if 'auto_scale_lr' not in cfg:
+            raise SystemExit('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    _set_dataloader_defaults(cfg, args)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg

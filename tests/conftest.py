@@ -1,0 +1,39 @@
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SMALL_CONFIG = osp.join(REPO_ROOT, 'configs', 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py')
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory) -> str:
+    """A tiny synthetic scene dataset (same generator as the demo), made once."""
+    from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate
+    root = str(tmp_path_factory.mktemp('synthetic_scenes'))
+    generate(root, SceneConfig(num_train=24, num_val=12, image_size=64), verbose=False)
+    return root
+
+
+@pytest.fixture(scope='session')
+def small_run_options(synthetic_root):
+    """--cfg-options that turn the small config into a seconds-long CPU run."""
+    return [
+        f'train_dataloader.dataset.data_root={synthetic_root}',
+        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+        'model.queue_len=64', 'model.backbone.depth=18',
+        'train_cfg.max_iters=4', 'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=2',
+    ]
+
+
+@pytest.fixture
+def subprocess_env() -> dict:
+    """Environment for tools run as subprocesses: this venv first on PATH."""
+    env = dict(os.environ)
+    env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+    env['PYTHON'] = sys.executable
+    env.setdefault('OMP_NUM_THREADS', '1')
+    return env

@@ -1,0 +1,80 @@
+"""mmengine checkpoints load with weights_only=True; code-carrying pickles do not."""
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+
+import mmssl_ext.compat as compat
+
+
+def test_allow_list_is_applied_on_import():
+    assert compat.MMENGINE_CHECKPOINT_SAFE_GLOBALS
+    assert HistoryBuffer in torch.serialization.get_safe_globals()
+
+
+def test_message_hub_state_round_trips_weights_only(tmp_path):
+    buffer = HistoryBuffer()
+    for value in (1.5, np.float64(2.5), 3):
+        buffer.update(value)
+    ckpt = dict(meta=dict(seed=np.int64(3), arr=np.arange(4, dtype=np.float32),
+                          flag=np.bool_(True)),
+                message_hub=dict(log_scalars={'train/loss': buffer}),
+                state_dict={'w': torch.ones(2)})
+    path = tmp_path / 'ckpt.pth'
+    torch.save(ckpt, path)
+    loaded = torch.load(path, weights_only=True)
+    restored = loaded['message_hub']['log_scalars']['train/loss']
+    assert isinstance(restored, HistoryBuffer)
+    np.testing.assert_allclose(restored.data[0], [1.5, 2.5, 3])
+    np.testing.assert_array_equal(loaded['meta']['arr'], np.arange(4, dtype=np.float32))
+    assert loaded['meta']['seed'] == 3
+
+
+def test_history_buffer_loads_in_a_fresh_process(tmp_path, monkeypatch):
+    # mmengine fills HistoryBuffer._statistics_methods on the first instance;
+    # a resuming process may load before creating any.
+    buffer = HistoryBuffer()
+    buffer.update(1.0)
+    path = tmp_path / 'hub.pth'
+    torch.save({'hub': buffer}, path)
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', {})
+    assert isinstance(torch.load(path, weights_only=True)['hub'], HistoryBuffer)
+
+
+def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (getattr, (HistoryBuffer, '__init__'))
+
+    path = tmp_path / 'getattr.pth'
+    torch.save({'x': Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
+        torch.load(path, weights_only=True)
+
+
+class _Exploit:
+    """A pickle that runs a command when loaded."""
+
+    def __reduce__(self):
+        return (os.system, ('echo pwned > /dev/null', ))
+
+
+def test_pickle_with_code_is_refused(tmp_path):
+    path = tmp_path / 'evil.pth'
+    with open(path, 'wb') as f:
+        torch.save({'state_dict': {}, 'payload': _Exploit()}, f)
+    with pytest.raises(pickle.UnpicklingError, match='system'):
+        torch.load(path, weights_only=True)
+
+
+def test_default_load_is_weights_only():
+    # torch >= 2.6: the default (what mmengine 0.10.7 uses) refuses code too.
+    buf = io.BytesIO()
+    torch.save({'payload': _Exploit()}, buf)
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(buf)

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Create .venv and install the tested stack plus mmssl_ext (editable).
+#
+#   bash tools/install.sh            # what `make install` runs
+#
+# Idempotent: a stamp in .venv records the hash of the install inputs; when
+# nothing changed the script returns at once. Environment knobs:
+#   PYTHON=python3.11                  interpreter for the venv
+#   VENV=.venv                         where the venv lives
+#   MMSSL_WHEEL_CACHE=~/.cache/mmssl_ext/wheels   built wheels (mmcv) kept here
+#   MMSSL_FORCE_INSTALL=1              ignore the stamp
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PYTHON=${PYTHON:-python3.11}
+VENV=${VENV:-.venv}
+WHEEL_CACHE=${MMSSL_WHEEL_CACHE:-$HOME/.cache/mmssl_ext/wheels}
+CONSTRAINTS="$ROOT/constraints.txt"
+STAMP="$VENV/.mmssl_ext-install-stamp"
+
+say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+die() { printf '\033[31m[install] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+inputs_hash() {
+    cat "$0" constraints.txt setup.cfg setup.py | sha256sum | cut -c1-16
+}
+
+if [[ -f "$STAMP" && -z "${MMSSL_FORCE_INSTALL:-}" && "$(cat "$STAMP")" == "$(inputs_hash)" ]] \
+        && [[ -e mmssl_ext/.mim/configs ]]; then
+    say "up to date ($VENV); MMSSL_FORCE_INSTALL=1 to reinstall"
+    exit 0
+fi
+
+# --- fail early and clearly -------------------------------------------------
+command -v "$PYTHON" >/dev/null 2>&1 \
+    || die "$PYTHON not found: the tested stack needs Python 3.11 (set PYTHON=/path/to/python3.11)"
+PYVER=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+[[ "$PYVER" == "3.11" ]] \
+    || die "$PYTHON is Python $PYVER; the tested stack (torch 2.13, mmcv 2.1.0 from source) needs 3.11"
+for tool in gcc g++; do
+    command -v "$tool" >/dev/null 2>&1 \
+        || die "$tool not found: mmcv 2.1.0 has no binary wheel and is compiled here (apt-get install build-essential)"
+done
+"$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || die "Python headers missing (apt-get install python3.11-dev)"
+
+# The machine's pip config adds a folder with a CPU-only torch 2.13.0+cpu that
+# pip would prefer, and with which torchvision 0.28 cannot import. Install from
+# the registry only: no config file, no extra find-links or indexes.
+unset PIP_FIND_LINKS PIP_EXTRA_INDEX_URL PIP_INDEX_URL PIP_NO_INDEX
+export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    say "creating $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip)
+pip_install() { "${PIPS[@]}" install -c "$CONSTRAINTS" "$@"; }
+PIPS=("${PIP[@]}")
+
+say "step 1/5: build tools (pip<25 and setuptools>=77,<80, see constraints.txt)"
+pip_install -q "pip>=23,<25" "setuptools>=77,<80" wheel ninja
+
+say "step 2/5: torch 2.13.0 + torchvision 0.28.0 from the registry (a few GB the first time)"
+pip_install -q torch==2.13.0 torchvision==0.28.0
+"$VENV/bin/python" -c 'import torch, torchvision; print("[install]   torch", torch.__version__, "torchvision", torchvision.__version__)' \
+    || die "torch/torchvision do not import together: is a CPU-only torch installed? (MMSSL_FORCE_INSTALL=1 after removing $VENV)"
+
+say "step 3/5: mmcv 2.1.0 with ops (built from source once, then from $WHEEL_CACHE)"
+TORCH_VER=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
+MMCV_CACHE="$WHEEL_CACHE/torch-$TORCH_VER-py$PYVER"
+mkdir -p "$MMCV_CACHE"
+if ! "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
+    if ! ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+        say "  compiling mmcv 2.1.0 (about 11 minutes on 2 cores; cached afterwards)"
+        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel --no-build-isolation \
+            --no-deps mmcv==2.1.0 -w "$MMCV_CACHE"
+    fi
+    pip_install -q "$(ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl | head -n1)"
+fi
+
+say "step 4/5: OpenMMLab libraries, scikit-image, test tools"
+pip_install -q mmengine==0.10.7 mmpretrain==1.2.0 mmdet==3.3.0 mmsegmentation==1.2.2 \
+    scikit-image pytest hypothesis ftfy regex  # mmseg imports ftfy/regex at import time
+# openmim 0.3.9 depends on opendatalab -> openxlab, which pins setuptools~=60.2
+# and so conflicts with torch's setuptools>=77. Those two only serve
+# `mim download` of datasets from OpenDataLab; `mim train/test/run/search` do
+# not import them. So install mim without its dependencies, then the ones it
+# really imports.
+pip_install -q --no-deps openmim==0.3.9
+# pip's resolver then reports the missing opendatalab: expected, so filtered.
+if ! out=$(pip_install -q click colorama model-index pandas requests rich tabulate 2>&1); then
+    echo "$out" >&2
+    die "installing mim's dependencies failed"
+fi
+grep -v -e 'requires opendatalab' -e 'dependency resolver does not currently' <<<"$out" || true
+
+say "step 5/5: mmssl_ext (editable; setup.py links .mim/{configs,tools,model-index.yml})"
+# `mim train mmssl_ext NAME` locates the package through pkg_resources'
+# distribution location. A PEP 660 editable install puts the dist-info in
+# site-packages, so mim looks for site-packages/mmssl_ext (absent) and cannot
+# find configs or tools from outside the repo. The `setup.py develop` route
+# (egg-link, location = this repo) works with mim; it needs pip < 25 and
+# setuptools < 80 (pinned in constraints.txt).
+pip_install -q --no-build-isolation --no-use-pep517 -e .
+
+(cd / && PYTHONWARNINGS=ignore "$ROOT/$VENV/bin/python" - <<'EOF') || die "the installed stack does not import; see the traceback above"
+import mmcv, mmcv.ops, mmengine, mmpretrain, mmdet, mmseg, skimage, mmssl_ext
+import mmpretrain.models, mmdet.models, mmseg.models  # their import-time dependencies
+from mim.utils import get_installed_path
+print('[install]   mmcv', mmcv.__version__, '| mmengine', mmengine.__version__,
+      '| mmpretrain', mmpretrain.__version__, '| mmdet', mmdet.__version__,
+      '| mmseg', mmseg.__version__, '| skimage', skimage.__version__,
+      '| mmssl_ext', mmssl_ext.__version__)
+print('[install]   mim finds mmssl_ext at', get_installed_path('mmssl_ext'))
+EOF
+"$VENV/bin/mim" --version >/dev/null || die "the mim CLI does not run"
+inputs_hash > "$STAMP"
+say "done: $VENV is ready"

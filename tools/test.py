@@ -1,0 +1,62 @@
+"""Evaluate a checkpoint with a config's test loop (mmpretrain's CLI).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+    bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [args]
+
+The checkpoint is loaded with ``weights_only=True`` (see mmssl_ext.compat).
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmssl_ext  # noqa: F401  (applies mmssl_ext.compat before the checkpoint load)
+from mmssl_ext.utils.dist import prepare_cpu_distributed
+from mmssl_ext.utils.train_cfg import merge_train_args
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (evaluate) a checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and results')
+    parser.add_argument('--out', help='dump the evaluation metrics to this JSON/pickle file')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (e.g. test_dataloader.batch_size=8)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise SystemExit(f'{what} file {path!r} not found')
+    cfg = Config.fromfile(args.config)
+    if cfg.get('test_dataloader') is None:
+        raise SystemExit(f'{args.config} has no test_dataloader/test_evaluator: a pretraining '
+                         'config has nothing to test; use an evaluation config '
+                         '(e.g. a linear probe or kNN config) with this checkpoint')
+    cfg = merge_train_args(cfg, args)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    prepare_cpu_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    metrics = runner.test()
+    if args.out and runner.rank == 0:
+        from mmengine.fileio import dump
+        dump(metrics, args.out)
+        print(f'metrics written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
