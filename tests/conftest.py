@@ -23,6 +23,7 @@ def small_run_options(synthetic_root):
     return [
         f'train_dataloader.dataset.data_root={synthetic_root}',
         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
         'model.queue_len=64', 'model.backbone.depth=18',
         'train_cfg.max_iters=4', 'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.interval=2',

@@ -78,3 +78,38 @@ def test_default_load_is_weights_only():
     buf.seek(0)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(buf)
+
+
+def _rotate_hue_cv2(img, hue_factor):
+    """The intended maths, stated directly: hue (0..255 per turn) plus the
+    truncated shift, modulo 256 (numpy 1's cast, torchvision's rotation)."""
+    import cv2
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL).astype(np.int64)
+    hsv[..., 0] = (hsv[..., 0] + int(hue_factor * 255)) % 256
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR_FULL)
+
+
+@pytest.mark.parametrize('hue_factor', [-0.5, -0.1, -0.003, 0.0, 0.2])
+def test_adjust_hue_negative_factors_rotate_hue(hue_factor):
+    import mmcv
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(9, 7, 3), dtype=np.uint8)
+    # mmpretrain's ColorJitter calls mmcv.adjust_hue: it must be the patched one.
+    assert mmcv.adjust_hue is compat.adjust_hue
+    out = mmcv.adjust_hue(img, hue_factor, backend='cv2')
+    np.testing.assert_array_equal(out, _rotate_hue_cv2(img, hue_factor))
+    pil = mmcv.adjust_hue(img, hue_factor, backend='pillow')
+    assert pil.shape == img.shape and pil.dtype == np.uint8
+    with pytest.raises(ValueError, match='not in'):
+        mmcv.adjust_hue(img, -0.6)
+
+
+def test_adjust_hue_pillow_matches_rotation_in_pillow_hsv():
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, size=(6, 5, 3), dtype=np.uint8)
+    out = compat.adjust_hue(img, -0.2, backend='pillow')
+    hsv_in = np.array(Image.fromarray(img[..., ::-1]).convert('HSV')).astype(np.int64)
+    hsv_in[..., 0] = (hsv_in[..., 0] + int(-0.2 * 255)) % 256
+    expected = np.array(Image.fromarray(hsv_in.astype(np.uint8), 'HSV').convert('RGB'))[..., ::-1]
+    np.testing.assert_array_equal(out, expected)

@@ -6,7 +6,9 @@ on a textured background, with clutter and occlusion. A class is defined by
 its *shape* and its *texture family* (stripes, checks, dots, ...); colours,
 texture period and orientation, size, rotation and position are drawn per
 instance, independently of the class, so colour carries no class information
-(a network that only sees colour scores at chance).
+(a network that only sees colour scores at chance). Colours come from a small
+shared palette and backgrounds are muted, so that neither a scene's colour
+histogram nor its background alone identifies it.
 
 Written per split (``train``/``val``) under ``out_dir``::
 
@@ -37,15 +39,15 @@ TEXTURES = ('stripes', 'checks', 'dots', 'rings', 'waves', 'grid', 'solid', 'zig
 @dataclass(frozen=True)
 class SceneConfig:
     """Parameters of the generator (all sizes in pixels of the generated image)."""
-    num_train: int = 400
-    num_val: int = 200
+    num_train: int = 2000
+    num_val: int = 400
     image_size: int = 128
     num_classes: int = 8
     min_objects: int = 2
-    max_objects: int = 5
-    min_object_size: float = 0.22  # fraction of image_size
-    max_object_size: float = 0.5
-    num_distractors: int = 6  # small clutter shapes of no class
+    max_objects: int = 4
+    min_object_size: float = 0.3  # fraction of image_size
+    max_object_size: float = 0.6
+    num_distractors: int = 4  # small clutter shapes of no class
     min_visible: float = 0.35  # keep an instance only if this fraction stays visible
     seed: int = 0
 
@@ -147,26 +149,37 @@ def texture_pattern(texture: str, u: np.ndarray, v: np.ndarray, period: float,
     return out.astype(np.float32)
 
 
+# A small shared palette: every scene draws its colours from it, so that a
+# scene's colour histogram is far from unique and instance discrimination
+# cannot be solved by colour alone (on natural images it mostly cannot be
+# either); which colour an object gets is still independent of its class.
+PALETTE = np.array([
+    (220, 40, 40), (40, 160, 60), (40, 80, 210), (235, 200, 40), (150, 60, 190),
+    (30, 180, 190), (240, 130, 30), (245, 245, 245), (25, 25, 25), (130, 90, 50),
+    (240, 120, 170), (120, 200, 90)], dtype=np.float32)
+
+
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
-    return rng.uniform(0, 255, size=3).astype(np.float32)
+    """A palette colour with a small perturbation (RGB, 0..255)."""
+    return np.clip(PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, 8, size=3), 0, 255)
 
 
 def _contrasting_colours(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-    """Two random colours far enough apart for the texture to be visible."""
-    first = _random_colour(rng)
-    for _ in range(20):
-        second = _random_colour(rng)
-        if np.abs(second - first).sum() > 180:
-            break
-    return first, second
+    """Two different palette colours, so that the texture is visible."""
+    first, second = rng.choice(len(PALETTE), size=2, replace=False)
+    jitter = rng.normal(0, 8, size=(2, 3))
+    return (np.clip(PALETTE[first] + jitter[0], 0, 255),
+            np.clip(PALETTE[second] + jitter[1], 0, 255))
 
 
 def _background(cfg: SceneConfig, rng: np.random.Generator) -> np.ndarray:
     """(H, W, 3) float32: a low-contrast random texture plus smooth shading."""
     size = cfg.image_size
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    base, other = _random_colour(rng), _random_colour(rng)
-    other = base + (other - base) * rng.uniform(0.2, 0.45)  # low contrast
+    # Muted: palette colours pulled half-way to grey, textured at low contrast.
+    base = 0.5 * _random_colour(rng) + 0.5 * 128
+    other = 0.5 * _random_colour(rng) + 0.5 * 128
+    other = base + (other - base) * rng.uniform(0.1, 0.3)
     angle = rng.uniform(0, np.pi)
     u = xx * np.cos(angle) + yy * np.sin(angle)
     v = -xx * np.sin(angle) + yy * np.cos(angle)

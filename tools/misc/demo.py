@@ -37,8 +37,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--iters', type=int, default=None, help='override max_iters')
     parser.add_argument('--probe-size', type=int, default=64, help='object crop side, px')
-    parser.add_argument('--retrain', action='store_true',
-                        help='train again even if the work dir has a finished run')
+    parser.add_argument('--reuse', action='store_true',
+                        help='skip training and probe the finished run in the work dir')
     return parser.parse_args()
 
 
@@ -110,8 +110,8 @@ def main() -> None:
     final_ckpt = osp.join(cfg.work_dir, f'iter_{max_iters}.pth')
     say(f'step 2/4: pretrain {osp.basename(args.config)} for {max_iters} iterations '
         f'(work dir {cfg.work_dir})')
-    if osp.isfile(final_ckpt) and not args.retrain:
-        say(f'  reusing the finished run {final_ckpt} (--retrain to train again)')
+    if args.reuse and osp.isfile(final_ckpt):
+        say(f'  --reuse: probing the finished run {final_ckpt}')
     else:
         Runner.from_cfg(cfg).train()
 

@@ -32,7 +32,8 @@ train_dataloader = dict(
     num_workers=8,
     drop_last=True,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # Iteration-based schedules: an infinite sampler never restarts the workers.
+    sampler=dict(type='InfiniteSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,

@@ -3,6 +3,7 @@ _base_ = './coco_mocov2.py'
 
 data_root = 'data/imagenet/'
 train_dataloader = dict(
+    sampler=dict(type='DefaultSampler', shuffle=True),  # epoch-based schedule
     dataset=dict(
         _delete_=True,
         type='CustomDataset',  # mmpretrain's: scans the folder when ann_file is empty
