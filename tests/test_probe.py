@@ -58,7 +58,9 @@ def test_crops_and_features(synthetic_root):
             return (x, self.conv(x))
 
     net = TwoStage()
-    feats = extract_features(net, crops, [0, 0, 0], [255, 255, 255], batch_size=7)
-    assert feats.shape == (len(crops), 5)
-    manual = F.normalize(net.conv(crops[:3].float() / 255).mean((2, 3)), dim=1)
-    torch.testing.assert_close(feats[:3], manual.detach())
+    first, second = extract_features(net, crops, [0, 0, 0], [255, 255, 255], batch_size=7)
+    assert first.shape == (len(crops), 3) and second.shape == (len(crops), 5)
+    x = crops[:3].float() / 255
+    torch.testing.assert_close(first[:3], F.normalize(x.mean((2, 3)), dim=1))
+    manual = F.normalize(net.conv(x).mean((2, 3)), dim=1)
+    torch.testing.assert_close(second[:3], manual.detach())

@@ -8,7 +8,7 @@ import pytest
 from mmengine.config import Config
 
 from mmssl_ext.utils.dist import CPU_WRAPPER, prepare_cpu_distributed
-from mmssl_ext.utils.train_cfg import merge_train_args
+from mmssl_ext.utils.cli import merge_train_args
 
 from .conftest import REPO_ROOT, SMALL_CONFIG
 
@@ -52,7 +52,7 @@ def test_persistent_workers_only_with_workers():
 
 
 def test_amp_on_cpu_is_refused_clearly(monkeypatch):
-    import mmssl_ext.utils.train_cfg as train_cfg
+    import mmssl_ext.utils.cli as train_cfg
     monkeypatch.setattr(train_cfg, '_accelerator_available', lambda: False)
     with pytest.raises(SystemExit, match='--amp needs a GPU'):
         merge_train_args(Config.fromfile(SMALL_CONFIG), _args(amp=True))

@@ -55,7 +55,8 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     say "creating $VENV with $PYTHON"
     "$PYTHON" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip)
+VENV_PY="$(cd "$VENV" && pwd)/bin/python"
+PIP=("$VENV_PY" -m pip)
 pip_install() { "${PIPS[@]}" install -c "$CONSTRAINTS" "$@"; }
 PIPS=("${PIP[@]}")
 
@@ -105,15 +106,19 @@ say "step 5/5: mmssl_ext (editable; setup.py links .mim/{configs,tools,model-ind
 # setuptools < 80 (pinned in constraints.txt).
 pip_install -q --no-build-isolation --no-use-pep517 -e .
 
-(cd / && PYTHONWARNINGS=ignore "$ROOT/$VENV/bin/python" - <<'EOF') || die "the installed stack does not import; see the traceback above"
+# From outside the repo, as `mim train` is run by users.
+(cd / && PYTHONWARNINGS=ignore "$VENV_PY" - <<'EOF') || die "the installed stack does not import; see the traceback above"
 import mmcv, mmcv.ops, mmengine, mmpretrain, mmdet, mmseg, skimage, mmssl_ext
 import mmpretrain.models, mmdet.models, mmseg.models  # their import-time dependencies
+import os
 from mim.utils import get_installed_path
 print('[install]   mmcv', mmcv.__version__, '| mmengine', mmengine.__version__,
       '| mmpretrain', mmpretrain.__version__, '| mmdet', mmdet.__version__,
       '| mmseg', mmseg.__version__, '| skimage', skimage.__version__,
       '| mmssl_ext', mmssl_ext.__version__)
-print('[install]   mim finds mmssl_ext at', get_installed_path('mmssl_ext'))
+root = get_installed_path('mmssl_ext')
+assert os.path.isdir(os.path.join(root, '.mim', 'configs')), f'mim looks in {root}: no .mim/configs'
+print('[install]   mim finds mmssl_ext configs in', os.path.join(root, '.mim', 'configs'))
 EOF
 "$VENV/bin/mim" --version >/dev/null || die "the mim CLI does not run"
 inputs_hash > "$STAMP"

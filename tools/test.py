@@ -7,16 +7,13 @@
 The checkpoint is loaded with ``weights_only=True`` (see mmssl_ext.compat).
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config
 
 import mmssl_ext  # noqa: F401  (applies mmssl_ext.compat before the checkpoint load)
-from mmssl_ext.utils.dist import prepare_cpu_distributed
-from mmssl_ext.utils.train_cfg import merge_train_args
+from mmssl_ext.utils.cli import (add_launch_args, build_runner, merge_train_args,
+                                 parse_launch_args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -25,15 +22,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and results')
     parser.add_argument('--out', help='dump the evaluation metrics to this JSON/pickle file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (e.g. test_dataloader.batch_size=8)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def main() -> None:
@@ -49,8 +39,7 @@ def main() -> None:
     cfg = merge_train_args(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    prepare_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg, args.launcher)
     metrics = runner.test()
     if args.out and runner.rank == 0:
         from mmengine.fileio import dump

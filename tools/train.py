@@ -5,16 +5,13 @@
     bash tools/dist_train.sh CONFIG NUM_PROCS [args]
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config
 
 import mmssl_ext  # noqa: F401  (applies mmssl_ext.compat before any checkpoint load)
-from mmssl_ext.utils.dist import prepare_cpu_distributed
-from mmssl_ext.utils.train_cfg import merge_train_args
+from mmssl_ext.utils.cli import (add_launch_args, build_runner, merge_train_args,
+                                 parse_launch_args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,16 +30,8 @@ def parse_args() -> argparse.Namespace:
                         help='scale the lr by the actual over the base batch size')
     parser.add_argument('--no-pin-memory', action='store_true')
     parser.add_argument('--no-persistent-workers', action='store_true')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (e.g. train_cfg.max_iters=10)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0), older ones --local_rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def main() -> None:
@@ -52,9 +41,7 @@ def main() -> None:
                          'or use `mim train mmssl_ext CONFIG_NAME` to find it by name)')
     cfg = Config.fromfile(args.config)
     cfg = merge_train_args(cfg, args)
-    prepare_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg, args.launcher).train()
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ apart.
 """
 import json
 import os.path as osp
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -67,31 +67,35 @@ def load_object_crops(ann_file: str, img_dir: str, crop_size: int = 64,
 
 @torch.no_grad()
 def extract_features(backbone: nn.Module, crops: torch.Tensor, mean: Sequence[float],
-                     std: Sequence[float], batch_size: int = 128) -> torch.Tensor:
-    """Global-average-pooled last-stage features of a frozen backbone.
+                     std: Sequence[float], batch_size: int = 128) -> List[torch.Tensor]:
+    """Global-average-pooled features of every stage a frozen backbone returns.
 
     Args:
-        backbone: returns a tuple of feature maps (mmpretrain convention); the
-            last one, (B, C, h, w), is pooled.
+        backbone: returns a tuple of feature maps (mmpretrain convention),
+            each (B, C_i, h_i, w_i); e.g. a ResNet with ``out_indices=(2, 3)``
+            gives conv4 (stride 16) and conv5 (stride 32).
         crops: (N, 3, H, W) uint8 RGB.
         mean, std: per-channel normalisation in 0..255 units (RGB order).
 
     Returns:
-        (N, C) float32 features, L2-normalised.
+        One (N, C_i) float32 tensor per returned stage, L2-normalised.
     """
     was_training = backbone.training
     backbone.eval()
     mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     device = next(backbone.parameters()).device
-    feats = []
+    per_stage: List[List[torch.Tensor]] = []
     for start in range(0, len(crops), batch_size):
         batch = (crops[start:start + batch_size].float() - mean_t) / std_t
-        out = backbone(batch.to(device))
-        last = out[-1] if isinstance(out, (tuple, list)) else out
-        feats.append(F.adaptive_avg_pool2d(last, 1).flatten(1).cpu())
+        outs = backbone(batch.to(device))
+        outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+        if not per_stage:
+            per_stage = [[] for _ in outs]
+        for store, out in zip(per_stage, outs):
+            store.append(F.adaptive_avg_pool2d(out, 1).flatten(1).cpu())
     backbone.train(was_training)
-    return F.normalize(torch.cat(feats), dim=1)
+    return [F.normalize(torch.cat(store), dim=1) for store in per_stage]
 
 
 def knn_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,

@@ -9,6 +9,7 @@
    linear, train split -> val split), pretrained vs randomly initialised.
 """
 import argparse
+import copy
 import glob
 import json
 import os.path as osp
@@ -62,7 +63,14 @@ def loss_summary(work_dir: str) -> str:
 
 
 def probe(cfg: Config, checkpoint: str, data_root: str, crop_size: int) -> dict:
-    """kNN and linear accuracy of pretrained vs random-init backbone features."""
+    """kNN and linear accuracy of pretrained vs random-init backbone features.
+
+    Both backbones are probed on conv4 and conv5 (ResNet stages 3 and 4,
+    strides 16 and 32), as MaskCo reports both.
+
+    Returns:
+        ``{backbone: {stage: {'knn': %, 'linear': %}}}``.
+    """
     ann = osp.join(data_root, 'annotations', 'instances_{}.json')
     img = osp.join(data_root, 'images', '{}')
     train_x, train_y = load_object_crops(ann.format('train'), img.format('train'), crop_size)
@@ -70,18 +78,22 @@ def probe(cfg: Config, checkpoint: str, data_root: str, crop_size: int) -> dict:
     say(f'probe: {len(train_x)} train / {len(val_x)} val object crops of {crop_size} px, '
         f'{int(train_y.max()) + 1} classes')
     preprocess = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
+    backbone_cfg = copy.deepcopy(cfg.model.backbone)
+    backbone_cfg.out_indices = (2, 3)
     results = {}
     for name in ('random init', 'pretrained'):
         torch.manual_seed(0)
-        backbone = MODELS.build(cfg.model.backbone)
+        backbone = MODELS.build(backbone_cfg)
         backbone.init_weights()
         if name == 'pretrained':
-            load_checkpoint(backbone, checkpoint, map_location='cpu', revise_keys=[
-                (r'^backbone\.', '')], logger='silent')
-        ftr = extract_features(backbone, train_x, preprocess['mean'], preprocess['std'])
-        fte = extract_features(backbone, val_x, preprocess['mean'], preprocess['std'])
-        results[name] = dict(knn=knn_accuracy(ftr, train_y, fte, val_y),
-                             linear=linear_probe_accuracy(ftr, train_y, fte, val_y))
+            load_checkpoint(backbone, checkpoint, map_location='cpu',
+                            revise_keys=[(r'^backbone\.', '')], logger='silent')
+        train_f = extract_features(backbone, train_x, preprocess['mean'], preprocess['std'])
+        val_f = extract_features(backbone, val_x, preprocess['mean'], preprocess['std'])
+        results[name] = {
+            stage: dict(knn=knn_accuracy(ftr, train_y, fte, val_y),
+                        linear=linear_probe_accuracy(ftr, train_y, fte, val_y))
+            for stage, ftr, fte in zip(('conv4', 'conv5'), train_f, val_f)}
     return results
 
 
@@ -119,11 +131,14 @@ def main() -> None:
     say('step 4/4: frozen-feature probe on ground-truth object crops')
     results = probe(cfg, final_ckpt, args.data_root, args.probe_size)
     print()
-    print(f'{"backbone":<14}{"kNN top-1":>12}{"linear top-1":>15}')
-    for name, acc in results.items():
-        print(f'{name:<14}{acc["knn"]:>11.1f}%{acc["linear"]:>14.1f}%')
-    gain = {k: results['pretrained'][k] - results['random init'][k] for k in ('knn', 'linear')}
-    print(f'{"gain":<14}{gain["knn"]:>+11.1f}%{gain["linear"]:>+14.1f}%')
+    print(f'{"backbone":<14}{"stage":<7}{"kNN top-1":>11}{"linear top-1":>14}')
+    for name, stages in results.items():
+        for stage, acc in stages.items():
+            print(f'{name:<14}{stage:<7}{acc["knn"]:>10.1f}%{acc["linear"]:>13.1f}%')
+    for stage in ('conv4', 'conv5'):
+        gain = {k: results['pretrained'][stage][k] - results['random init'][stage][k]
+                for k in ('knn', 'linear')}
+        print(f'{"gain":<14}{stage:<7}{gain["knn"]:>+10.1f}%{gain["linear"]:>+13.1f}%')
     print()
     say(f'done in {time.time() - start:.0f}s')
 
