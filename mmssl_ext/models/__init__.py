@@ -1,3 +1,4 @@
+from .necks import MaskPredictionNeck
 from .wrappers import CPUDistributedDataParallel
 
-__all__ = ['CPUDistributedDataParallel']
+__all__ = ['CPUDistributedDataParallel', 'MaskPredictionNeck']

@@ -1,0 +1,3 @@
+from .mask_prediction_head import MaskPredictionNeck
+
+__all__ = ['MaskPredictionNeck']

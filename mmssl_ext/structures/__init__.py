@@ -1,0 +1,8 @@
+from .box_geometry import (ViewGeometry, box_iou, image_to_view, project_boxes,
+                           sample_boxes, sample_boxes_with_iou_below, view_overlap,
+                           view_to_image)
+
+__all__ = [
+    'ViewGeometry', 'box_iou', 'image_to_view', 'view_to_image', 'project_boxes',
+    'view_overlap', 'sample_boxes', 'sample_boxes_with_iou_below'
+]
