@@ -1,3 +1,4 @@
+from .transforms import MaskCoViews
 from .unlabeled import COCOImageDataset, ImageListDataset
 
-__all__ = ['COCOImageDataset', 'ImageListDataset']
+__all__ = ['COCOImageDataset', 'ImageListDataset', 'MaskCoViews']

@@ -1,0 +1,3 @@
+from .maskco import MaskCoViews
+
+__all__ = ['MaskCoViews']

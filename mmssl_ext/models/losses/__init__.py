@@ -1,0 +1,3 @@
+from .info_nce import info_nce_logits, info_nce_loss
+
+__all__ = ['info_nce_logits', 'info_nce_loss']

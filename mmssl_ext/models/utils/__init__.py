@@ -1,0 +1,3 @@
+from .region_pooling import boxes_to_rois, region_features
+
+__all__ = ['boxes_to_rois', 'region_features']
