@@ -1,0 +1,50 @@
+# Small CPU variant of r50_8xb32_coco.py for the demo and the tests: ResNet-18,
+# 64 px views of the embedded synthetic scenes, 600 iterations; the same
+# short-run settings as mocov2_r18_1xb32-600i_synthetic.py (queue 256, m=0.99).
+_base_ = './r50_8xb32_coco.py'
+
+model = dict(
+    queue_len=256,
+    momentum=0.01,
+    backbone=dict(depth=18),
+    neck=dict(in_channels=512),
+    projector=dict(in_channels=512, hid_channels=512))
+
+data_root = 'data/synthetic_scenes/'
+photometric_pipeline = [
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+                          hue=0.1)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    # Blur sigmas scaled from the 224 px recipe to the small view.
+    dict(type='GaussianBlur', magnitude_range=(0.1, 0.6), magnitude_std='inf', prob=0.5),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # Box sides scale with the view: 32-128 px at 224 -> ~9-37 px at 64.
+    dict(type='MaskCoViews', size=64, view_pipeline=photometric_pipeline),
+    dict(type='PackInputs', algorithm_keys=['key_boxes', 'mask_box', 'mask_mode']),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img_path='images/train/'),
+        pipeline=train_pipeline))
+
+max_iters = 600
+optim_wrapper = dict(optimizer=dict(lr=0.03))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
+         end=max_iters),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=max_iters // 2, max_keep_ckpts=2))
+randomness = dict(seed=0)

@@ -1,0 +1,3 @@
+from .maskco import MaskCo
+
+__all__ = ['MaskCo']

@@ -1,0 +1,138 @@
+"""MaskCo: contrastive mask prediction (Zhao et al., ICCV 2021)."""
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import all_gather
+from mmengine.model import ExponentialMovingAverage
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
+from mmpretrain.structures import DataSample
+from torch import nn
+
+from mmssl_ext.models.losses import info_nce_loss
+from mmssl_ext.models.utils import region_features
+from mmssl_ext.registry import MODELS
+
+
+@MODELS.register_module()
+class MaskCo(BaseSelfSupervisor):
+    """MaskCo: the query view's masked box must find its own unmasked region.
+
+    Online network: ``backbone`` -> ``neck`` (the mask prediction head) ->
+    RoIAlign on the masked box -> ``projector`` -> L2 norm: the query. Key
+    network: a momentum copy of backbone + neck + projector, applied to the
+    key view's boxes; box 0 is the positive key, and is the one enqueued. The
+    loss is InfoNCE against the queue; with ``intra_negatives`` (MaskCo(+in))
+    the key view's other boxes are extra negatives of their image's query.
+
+    Args:
+        backbone (dict): the encoder, e.g. ResNet-50 (features at ``feat_stride``).
+        neck (dict): the MPH, e.g. ``MaskPredictionNeck``.
+        projector (dict): the MoCo v2 projection on region features, built as a
+            neck that takes ``(B * N, C, 1, 1)`` (``MoCoV2Neck`` with
+            ``with_avg_pool=False``).
+        queue_len (int): keys in the queue. Must be a multiple of the global
+            batch size. Defaults to 65536.
+        feat_dim (int): projection dimension. Defaults to 128.
+        momentum (float): mmengine's EMA momentum, i.e. ``1 - m`` of the paper
+            (0.001 is m = 0.999). Defaults to 0.001.
+        temperature (float): InfoNCE temperature. Defaults to 0.2.
+        feat_stride (int): view pixels per cell of the neck's output. Defaults to 32.
+        roi_output_size (int): RoIAlign bins per side, averaged. Defaults to 7.
+        intra_negatives (bool): MaskCo(+in). Defaults to False.
+        head (dict, optional): unused; kept so that mmpretrain's base class and
+            configs that set ``head=None`` work.
+
+    Inputs: ``inputs`` = [query views, key views], each (B, 3, H, W),
+    normalised; each data sample carries ``key_boxes`` (N, 4) in key-view
+    pixels (row 0 the positive), ``mask_box`` (4,) in query-view pixels and
+    ``mask_mode`` (see :class:`~mmssl_ext.datasets.transforms.MaskCoViews`).
+    """
+
+    def __init__(self, backbone: dict, neck: dict, projector: dict, queue_len: int = 65536,
+                 feat_dim: int = 128, momentum: float = 0.001, temperature: float = 0.2,
+                 feat_stride: int = 32, roi_output_size: int = 7, intra_negatives: bool = False,
+                 head: Optional[dict] = None, pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.projector = MODELS.build(projector)
+        self.queue_len, self.temperature = queue_len, temperature
+        self.feat_stride, self.roi_output_size = feat_stride, roi_output_size
+        self.intra_negatives = intra_negatives
+        # The key encoder: a momentum copy of everything the query goes through.
+        self.target_net = ExponentialMovingAverage(
+            nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
+                               projector=self.projector)), momentum)
+        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
+        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+
+    def _embed(self, projector: nn.Module, feature_map: torch.Tensor,
+               boxes: torch.Tensor) -> torch.Tensor:
+        """(B, N, 4) boxes on a (B, C, h, w) map -> (B, N, D) unit embeddings."""
+        regions = region_features(feature_map, boxes, self.feat_stride, self.roi_output_size)
+        b, n, c = regions.shape
+        embedded = projector((regions.reshape(b * n, c, 1, 1), ))[0]
+        return F.normalize(embedded, dim=1).view(b, n, -1)
+
+    @staticmethod
+    def _stack(data_samples: List[DataSample], key: str, device) -> torch.Tensor:
+        return torch.stack([torch.as_tensor(getattr(ds, key), dtype=torch.float32)
+                            for ds in data_samples]).to(device)
+
+    @staticmethod
+    def zero_masked_boxes(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Zero each image inside its box (after normalisation: the mean colour).
+
+        Args:
+            images: (B, 3, H, W). boxes: (B, 4) x1y1x2y2 in those pixels;
+                a pixel is masked when its centre lies in the box.
+        """
+        h, w = images.shape[-2:]
+        ys = torch.arange(h, device=images.device).view(1, h, 1) + 0.5
+        xs = torch.arange(w, device=images.device).view(1, 1, w) + 0.5
+        x1, y1, x2, y2 = (boxes[:, i].view(-1, 1, 1) for i in range(4))
+        inside = (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
+        return images.masked_fill(inside[:, None], 0.0)
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+        """Enqueue the positive keys of the whole (gathered) batch."""
+        keys = torch.cat(all_gather(keys), dim=0)
+        batch = keys.shape[0]
+        if self.queue_len % batch:
+            raise ValueError(f'queue_len ({self.queue_len}) must be a multiple of the global '
+                             f'batch size ({batch}); change model.queue_len')
+        ptr = int(self.queue_ptr)
+        self.queue[:, ptr:ptr + batch] = keys.T
+        self.queue_ptr[0] = (ptr + batch) % self.queue_len
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        im_q, im_k = inputs[0], inputs[1]
+        mask_box = self._stack(data_samples, 'mask_box', im_q.device)  # (B, 4) query px
+        key_boxes = self._stack(data_samples, 'key_boxes', im_q.device)  # (B, N, 4) key px
+        if getattr(data_samples[0], 'mask_mode', 'after_norm') == 'after_norm':
+            im_q = self.zero_masked_boxes(im_q, mask_box)
+
+        q_map = self.neck(self.backbone(im_q))[0]
+        q = self._embed(self.projector, q_map, mask_box[:, None])[:, 0]
+
+        with torch.no_grad():
+            self.target_net.update_parameters(
+                nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
+                                   projector=self.projector)))
+            target = self.target_net.module
+            # Shuffle-BN across processes; un-shuffle the feature maps before
+            # RoI align so that each image's boxes read its own features.
+            im_k, idx_unshuffle = batch_shuffle_ddp(im_k)
+            k_map = target['neck'](target['backbone'](im_k))[0]
+            k_map = batch_unshuffle_ddp(k_map, idx_unshuffle)
+            k = self._embed(target['projector'], k_map, key_boxes)  # (B, N, D)
+
+        extra = k[:, 1:] if self.intra_negatives else None
+        loss = info_nce_loss(q, k[:, 0], self.queue.clone().detach(), extra, self.temperature)
+        self._dequeue_and_enqueue(k[:, 0])
+        return dict(loss=loss)
