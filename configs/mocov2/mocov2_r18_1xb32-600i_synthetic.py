@@ -17,9 +17,7 @@ model = dict(
 
 data_root = 'data/synthetic_scenes/'
 crop_size = 64
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=crop_size, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
+photometric_pipeline = [
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
                           hue=0.1)],
@@ -28,6 +26,11 @@ view_pipeline = [
          channel_weights=(0.114, 0.587, 0.2989)),
     # Blur sigmas scaled from the 224 px recipe to the small view.
     dict(type='GaussianBlur', magnitude_range=(0.1, 0.6), magnitude_std='inf', prob=0.5),
+]
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=crop_size, crop_ratio_range=(0.2, 1.),
+         backend='pillow'),
+    *photometric_pipeline,
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [

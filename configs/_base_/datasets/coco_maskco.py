@@ -2,20 +2,12 @@
 # 224 px crops that overlap, 17 key boxes of 32-128 px, the masked box.
 _base_ = './coco_mocov2.py'
 
-photometric_pipeline = [
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-                          hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     # 'after_norm': the masked box is zeroed on the normalised input (in MaskCo.loss).
-    dict(type='MaskCoViews', size=224, crop_scale=(0.2, 1.), num_boxes=17, box_side=(32, 128),
-         max_negative_iou=0.2, mask_mode='after_norm', view_pipeline=photometric_pipeline),
+    dict(type='MaskCoViews', size=224, crop_scale=(0.2, 1.), num_boxes=17,
+         box_side=(32, 128), max_negative_iou=0.2, mask_mode='after_norm',
+         view_pipeline={{_base_.photometric_pipeline}}),
     dict(type='PackInputs', algorithm_keys=['key_boxes', 'mask_box', 'mask_mode']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

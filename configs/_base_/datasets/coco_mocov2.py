@@ -9,9 +9,8 @@ data_preprocessor = dict(
     to_rgb=True)
 
 crop_size = 224
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=crop_size, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
+# MoCo v2's photometric augmentation, also used per view by MaskCo's transform.
+photometric_pipeline = [
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
                           hue=0.1)],
@@ -19,6 +18,11 @@ view_pipeline = [
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
          channel_weights=(0.114, 0.587, 0.2989)),
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+]
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=crop_size, crop_ratio_range=(0.2, 1.),
+         backend='pillow'),
+    *photometric_pipeline,
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
