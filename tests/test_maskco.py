@@ -4,6 +4,7 @@ import glob
 import json
 import os.path as osp
 
+import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
@@ -104,3 +105,27 @@ def test_short_training_run_is_finite(tmp_path, synthetic_root):
     ckpt = torch.load(osp.join(str(tmp_path), 'iter_6.pth'), weights_only=True)
     assert ckpt['state_dict']['queue'].shape == (128, 16)
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
+
+
+@pytest.mark.slow
+def test_maskco_trains_as_two_gloo_processes(tmp_path, synthetic_root, subprocess_env):
+    # Shuffle-BN all-gathers key images across the processes and un-shuffles
+    # the feature maps before RoI align; the queue gathers 2 x 4 keys a step.
+    import random
+    import subprocess
+    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
+    proc = subprocess.run(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL, '2', '--work-dir',
+         str(tmp_path), '--cfg-options', f'train_dataloader.dataset.data_root={synthetic_root}',
+         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+         'train_dataloader.persistent_workers=False', 'model.queue_len=16',
+         'train_cfg.max_iters=3', 'default_hooks.logger.interval=1',
+         'default_hooks.checkpoint.interval=3'],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=600)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert 'GPU number: 2' in proc.stdout
+    ckpt = torch.load(osp.join(str(tmp_path), 'iter_3.pth'), weights_only=True)
+    # 3 steps x 8 keys gathered from both processes = 24 -> slot 8 of 16
+    # (without the gather: 3 x 4 = 12).
+    assert int(ckpt['state_dict']['queue_ptr']) == 8
