@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 
 import mmssl_ext  # noqa: F401
 from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate, is_generated
@@ -86,8 +86,11 @@ def probe(cfg: Config, checkpoint: str, data_root: str, crop_size: int) -> dict:
         backbone = MODELS.build(backbone_cfg)
         backbone.init_weights()
         if name == 'pretrained':
-            load_checkpoint(backbone, checkpoint, map_location='cpu',
-                            revise_keys=[(r'^backbone\.', '')], logger='silent')
+            # Strict: a checkpoint whose backbone does not match must fail
+            # here, not be probed as a half-random network.
+            state = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
+            backbone.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
+                                      if k.startswith('backbone.')}, strict=True)
         train_f = extract_features(backbone, train_x, preprocess['mean'], preprocess['std'])
         val_f = extract_features(backbone, val_x, preprocess['mean'], preprocess['std'])
         results[name] = {
