@@ -1,5 +1,8 @@
-# Ablation (paper Table 5): no mask; the query predicts its region unmasked.
+# Ablation (paper Table 5): no mask, and no MPH as in that table (compare with
+# maskco_r50-mph0_8xb32-500k_coco.py, the masked run without MPH). Without the
+# mask the query predicts its own, unmasked region.
 _base_ = './r50_8xb32_coco.py'
+model = dict(neck=dict(num_blocks=0))
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='MaskCoViews', size=224, mask_mode='none',
