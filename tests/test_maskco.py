@@ -129,3 +129,127 @@ def test_maskco_trains_as_two_gloo_processes(tmp_path, synthetic_root, subproces
     # 3 steps x 8 keys gathered from both processes = 24 -> slot 8 of 16
     # (without the gather: 3 x 4 = 12).
     assert int(ckpt['state_dict']['queue_ptr']) == 8
+
+
+def _reference_embedding(model: MaskCo, image: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+    """An embedding computed without the algorithm's code path: torchvision's
+    RoIAlign (aligned, pixel-centre) on the online network, mean of 7x7 bins."""
+    from torchvision.ops import roi_align
+    fmap = model.neck(model.backbone(image))[0]
+    rois = torch.cat([torch.zeros(1, 1), box.view(1, 4)], dim=1)
+    region = roi_align(fmap, rois, output_size=7, spatial_scale=1 / 32, sampling_ratio=-1,
+                       aligned=True).mean(dim=(2, 3))
+    return F.normalize(model.projector((region[:, :, None, None], ))[0], dim=1)[0]
+
+
+def _samples(key_boxes: torch.Tensor, mask_boxes: torch.Tensor) -> list:
+    from mmpretrain.structures import DataSample
+    samples = []
+    for kb, mb in zip(key_boxes, mask_boxes):
+        ds = DataSample()
+        ds.set_field(kb, 'key_boxes')
+        ds.set_field(mb, 'mask_box')
+        ds.set_field('after_norm', 'mask_mode')
+        samples.append(ds)
+    return samples
+
+
+@pytest.mark.parametrize('intra', [False, True])
+def test_loss_equals_an_independent_computation(intra):
+    # At the first step the EMA copies the online network, so the key network
+    # is the online one; eval mode makes features independent of the batch
+    # (and of the shuffle), so each embedding can be recomputed image by image.
+    torch.manual_seed(0)
+    model = _tiny_model(intra_negatives=intra, temperature=0.3, queue_len=9).eval()
+    im_q, im_k = torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64)
+    key_boxes = torch.tensor([[[0., 0., 30., 30.], [34., 30., 64., 64.]],
+                              [[10., 12., 50., 40.], [0., 40., 20., 64.]],
+                              [[20., 4., 62., 33.], [1., 1., 18., 19.]]])
+    mask_boxes = torch.tensor([[8., 8., 40., 40.], [0., 0., 33., 20.], [30., 30., 64., 60.]])
+    queue = model.queue.clone()
+    loss = model.loss([im_q, im_k], _samples(key_boxes, mask_boxes))['loss']
+
+    with torch.no_grad():
+        expected = []
+        for i in range(3):
+            masked = im_q[i:i + 1].clone()
+            x1, y1, x2, y2 = mask_boxes[i].int().tolist()  # integer boxes: exact pixels
+            masked[..., y1:y2, x1:x2] = 0
+            q = _reference_embedding(model, masked, mask_boxes[i])
+            keys = [_reference_embedding(model, im_k[i:i + 1], b) for b in key_boxes[i]]
+            logits = [q @ keys[0]] + list(q @ queue)
+            if intra:
+                logits += [q @ k for k in keys[1:]]
+            logits = torch.stack(logits) / 0.3
+            expected.append(torch.logsumexp(logits, 0) - logits[0])
+            # Only the positive key is enqueued, in batch order.
+            torch.testing.assert_close(model.queue[:, i], keys[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(loss, torch.stack(expected).mean(), atol=1e-5, rtol=1e-4)
+
+
+def _shuffle_pairing_worker(rank: int, world_size: int, init_file: str, result_file: str):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world_size)
+    torch.manual_seed(0)  # the same weights on both ranks, as DDP guarantees
+    model = _tiny_model(queue_len=8).eval()
+    torch.manual_seed(100 + rank)  # different images and boxes per rank
+    im_q, im_k = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)
+    key_boxes = torch.rand(2, 2, 2) * 30
+    key_boxes = torch.cat([key_boxes, key_boxes + 20 + torch.rand(2, 2, 2) * 14], dim=2)
+    mask_boxes = torch.tensor([[0., 0., 32., 32.], [16., 16., 48., 60.]])
+    # A fixed permutation that sends every image to the other process.
+    real_randperm = torch.randperm
+    torch.randperm = lambda n, *a, **k: torch.arange(n).roll(n // 2)
+    try:
+        model.loss([im_q, im_k], _samples(key_boxes, mask_boxes))
+    finally:
+        torch.randperm = real_randperm
+    with torch.no_grad():
+        mine = torch.stack([_reference_embedding(model, im_k[i:i + 1], key_boxes[i, 0])
+                            for i in range(2)])
+    gathered = [torch.zeros_like(mine) for _ in range(world_size)]
+    dist.all_gather(gathered, mine)
+    if rank == 0:
+        torch.save(dict(queue=model.queue[:, :4].T.clone(), expected=torch.cat(gathered)),
+                   result_file)
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_shuffle_bn_pairs_each_box_with_its_own_image_across_two_gloo_processes(tmp_path):
+    import torch.multiprocessing as mp
+    result = str(tmp_path / 'result.pth')
+    mp.spawn(_shuffle_pairing_worker, args=(2, str(tmp_path / 'init'), result), nprocs=2)
+    out = torch.load(result, weights_only=True)
+    # The enqueued positive keys, rank-major, equal each image's own key
+    # computed without any shuffle: the shuffled maps were put back in place.
+    torch.testing.assert_close(out['queue'], out['expected'], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_mim_trains_the_mission_config_by_name(tmp_path, synthetic_root, subprocess_env):
+    # The README's command, `mim train mmssl_ext configs/maskco/r50_8xb32_coco.py`,
+    # run outside the repo, with --cfg-options shrinking it to seconds.
+    import subprocess
+    import sys
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    work_dir = str(tmp_path / 'mim')
+    proc = subprocess.run(
+        [mim, 'train', 'mmssl_ext', 'r50_8xb32_coco.py', '--work-dir', work_dir,
+         '--cfg-options', f'train_dataloader.dataset.data_root={synthetic_root}',
+         'train_dataloader.dataset.ann_file=annotations/instances_train.json',
+         'train_dataloader.dataset.data_prefix.img_path=images/train/',
+         'train_dataloader.dataset.pipeline.1.size=64', 'train_dataloader.batch_size=4',
+         'train_dataloader.num_workers=0', 'model.backbone.depth=18',
+         'model.neck.in_channels=512', 'model.neck.num_blocks=1',
+         'model.projector.in_channels=512', 'model.projector.hid_channels=64',
+         'model.queue_len=16', 'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
+         'default_hooks.checkpoint.interval=2'],
+        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert 'we find the config file in codebase mmssl_ext' in proc.stdout
+    ckpt = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)
+    assert int(ckpt['state_dict']['queue_ptr']) == 8  # 2 steps x 4 positive keys
+    assert ckpt['meta']['cfg'].count("type='MaskCo'") == 1

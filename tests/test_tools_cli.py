@@ -49,6 +49,10 @@ def test_persistent_workers_only_with_workers():
     cfg = merge_train_args(Config.fromfile(SMALL_CONFIG), _args(no_pin_memory=True))
     assert cfg.train_dataloader.pin_memory is False
     assert cfg.train_dataloader.persistent_workers is True
+    # num_workers=0 given on the command line turns persistent workers off too.
+    cfg = merge_train_args(Config.fromfile(SMALL_CONFIG),
+                           _args(cfg_options={'train_dataloader.num_workers': 0}))
+    assert cfg.train_dataloader.persistent_workers is False
 
 
 def test_amp_on_cpu_is_refused_clearly(monkeypatch):

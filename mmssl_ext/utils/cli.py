@@ -98,4 +98,17 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     _set_dataloader_defaults(cfg, args)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        _drop_persistent_workers_without_workers(cfg)
     return cfg
+
+
+def _drop_persistent_workers_without_workers(cfg: Config) -> None:
+    """``--cfg-options ...num_workers=0`` on a config with persistent workers.
+
+    torch's DataLoader refuses that pair; the user asked for no workers, so
+    there is nothing to keep alive.
+    """
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(field)
+        if loader and loader.get('num_workers', 0) == 0 and loader.get('persistent_workers'):
+            loader.persistent_workers = False

@@ -1,0 +1,43 @@
+"""tools/visualization: the MaskCo browser draws what the transform produced."""
+import os.path as osp
+import subprocess
+import sys
+
+import mmcv
+import numpy as np
+
+from .conftest import REPO_ROOT
+
+MASKCO_SMALL = osp.join(REPO_ROOT, 'configs', 'maskco', 'maskco_r18_1xb32-600i_synthetic.py')
+
+
+def test_browse_maskco_writes_one_row_per_sample(tmp_path, synthetic_root, subprocess_env):
+    out = tmp_path / 'browse.png'
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_maskco.py'),
+         MASKCO_SMALL, '--num', '3', '--panel-size', '128', '--output', str(out),
+         '--cfg-options', f'train_dataloader.dataset.data_root={synthetic_root}'],
+        cwd=str(tmp_path), env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    canvas = mmcv.imread(str(out), channel_order='rgb')
+    assert canvas.shape[0] == 3 * (128 + 6)
+    # Three square 128 px views side by side (64 px synthetic images are square too).
+    assert canvas.shape[1] == 3 * 128 + 2 * 6
+    key_panel = canvas[:128, 2 * (128 + 6):]
+    query_panel = canvas[:128, 128 + 6:2 * 128 + 6]
+    # Box edges are antialiased: near (0, 200, 0), not equal to it.
+    green = (np.abs(key_panel.astype(int) - (0, 200, 0)).sum(-1) < 60).sum()
+    assert green > 20, 'the positive box is drawn in green on the key view'
+    mean_colour = np.array([123, 116, 103])
+    assert (np.abs(query_panel.astype(int) - mean_colour).sum(-1) <= 3).sum() > 50, \
+        'the masked box is filled with the normalisation mean (after_norm)'
+
+
+def test_browse_maskco_refuses_a_config_without_maskco_views(tmp_path, subprocess_env):
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_maskco.py'),
+         osp.join(REPO_ROOT, 'configs', 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
+         '--output', str(tmp_path / 'x.png')],
+        cwd=str(tmp_path), env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'no MaskCoViews step' in proc.stderr

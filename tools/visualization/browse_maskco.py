@@ -1,0 +1,129 @@
+"""Draw MaskCo's views of a few dataset samples to one PNG.
+
+One row per sample: the original image with the query crop (cyan) and the key
+crop (orange); the query view as the network sees it, its masked box filled
+with the normalisation mean (``after_norm``: zero after normalisation) or black
+(``before_norm``), outlined in yellow; the key view with the positive box 0
+(green, thick) and the negative boxes (red).
+
+    python tools/visualization/browse_maskco.py \
+        configs/maskco/maskco_r18_1xb32-600i_synthetic.py --num 4 \
+        --output work_dirs/browse_maskco.png
+"""
+import argparse
+import os
+import os.path as osp
+from typing import List
+
+import mmcv
+import numpy as np
+from mmengine.config import Config, DictAction
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
+from mmengine.visualization import Visualizer
+
+from mmssl_ext.registry import DATASETS
+from mmssl_ext.utils import register_all_modules
+
+QUERY_COLOUR, KEY_COLOUR = (0, 255, 255), (255, 165, 0)
+MASK_COLOUR, POSITIVE_COLOUR, NEGATIVE_COLOUR = (255, 255, 0), (0, 200, 0), (230, 30, 30)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='a MaskCo config (its train pipeline is drawn)')
+    parser.add_argument('--output', default='work_dirs/browse_maskco.png', help='PNG to write')
+    parser.add_argument('--num', type=int, default=4, help='samples (rows)')
+    parser.add_argument('--start', type=int, default=0, help='first dataset index')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the random views')
+    parser.add_argument('--panel-size', type=int, default=256,
+                        help='display height of each panel, pixels (views are upscaled)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    return parser.parse_args()
+
+
+def _find_maskco_step(pipeline: List[dict]) -> int:
+    for i, step in enumerate(pipeline):
+        if step.get('type') == 'MaskCoViews':
+            return i
+    raise ValueError('the config\'s train pipeline has no MaskCoViews step; '
+                     'browse_maskco.py draws MaskCo configs only')
+
+
+def _panel(vis: Visualizer, rgb: np.ndarray, height: int, boxes_and_styles: list,
+           label: str) -> np.ndarray:
+    """``rgb`` (H, W, 3) resized to ``height`` with boxes (given in its pixels) drawn."""
+    scale = height / rgb.shape[0]
+    shown = mmcv.imresize(rgb, (max(1, round(rgb.shape[1] * scale)), height),
+                          interpolation='nearest')
+    vis.set_image(shown)
+    for boxes, colour, width in boxes_and_styles:
+        if len(boxes):
+            vis.draw_bboxes(np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale,
+                            edge_colors=[colour], line_widths=width)
+    vis.draw_texts(label, np.array([4, 4]), colors='white', font_sizes=10,
+                   bboxes=dict(facecolor='black', alpha=0.6, pad=1))
+    return vis.get_image()
+
+
+def browse(cfg: Config, num: int, start: int, seed: int, panel_size: int) -> np.ndarray:
+    """Rows of (original, query view, key view) panels, RGB uint8."""
+    init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
+    dataset_cfg = cfg.train_dataloader.dataset
+    pipeline = list(dataset_cfg.pipeline)
+    # Stop after MaskCoViews: packing would drop the crops drawn on the original.
+    views_step = _find_maskco_step(pipeline)
+    dataset_cfg.pipeline = []
+    dataset = DATASETS.build(dataset_cfg)
+    transforms = Compose(pipeline[:views_step + 1])
+    mean = np.array(cfg.get('data_preprocessor', {}).get('mean', [0, 0, 0]), dtype=np.uint8)
+    vis = Visualizer()
+    rows = []
+    np.random.seed(seed)
+    for index in range(start, min(start + num, len(dataset))):
+        results = transforms(dict(dataset.get_data_info(index)))
+        original = mmcv.imread(results['img_path'], channel_order='rgb')
+        query, key = (mmcv.bgr2rgb(v) for v in results['img'])
+        mask_box = results['mask_box']
+        if results['mask_mode'] == 'after_norm':
+            # What the model feeds the network: zero after normalisation = the mean.
+            x1, y1, x2, y2 = np.round(mask_box).astype(int)
+            query = query.copy()
+            query[y1:y2, x1:x2] = mean
+        crops = results['view_crops']
+        panels = [
+            _panel(vis, original, panel_size,
+                   [(crops[0], QUERY_COLOUR, 2), (crops[1], KEY_COLOUR, 2)],
+                   f'#{index} query/key crops'),
+            _panel(vis, query, panel_size, [(mask_box, MASK_COLOUR, 2)],
+                   f'query, mask ({results["mask_mode"]})'),
+            _panel(vis, key, panel_size, [(results['key_boxes'][1:], NEGATIVE_COLOUR, 1),
+                                          (results['key_boxes'][:1], POSITIVE_COLOUR, 3)],
+                   f'key, {len(results["key_boxes"])} boxes'),
+        ]
+        gap = np.full((panel_size, 6, 3), 255, np.uint8)
+        rows.append(np.concatenate(sum([[p, gap] for p in panels], [])[:-1], axis=1))
+    if not rows:
+        raise ValueError(f'no samples: the dataset has {len(dataset)} images, --start {start}')
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+            for r in rows]
+    return np.concatenate(rows, axis=0)
+
+
+def main() -> None:
+    args = parse_args()
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    canvas = browse(cfg, args.num, args.start, args.seed, args.panel_size)
+    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
+    mmcv.imwrite(mmcv.rgb2bgr(canvas), args.output)
+    print(f'wrote {args.output} ({canvas.shape[1]}x{canvas.shape[0]} px, '
+          f'{canvas.shape[0] // (args.panel_size + 6)} samples)')
+
+
+if __name__ == '__main__':
+    main()
