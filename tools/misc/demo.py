@@ -3,21 +3,26 @@
     python tools/misc/demo.py [--data-root data/synthetic_scenes] [--iters 600]
 
 1. makes the synthetic scenes if missing (tools/misc/make_synthetic_scenes.py);
-2. pretrains the small config with mmengine's Runner (progress in the log);
-3. prints a summary of the loss curve;
+2. pretrains each config with mmengine's Runner at the same budget (iterations,
+   batch, view size): MaskCo and its baseline, mmpretrain's MoCo v2;
+3. prints a summary of each loss curve;
 4. probes frozen backbone features of ground-truth object crops (kNN and
-   linear, train split -> val split), pretrained vs randomly initialised.
+   linear, train split -> val split): each pretrained backbone against the same
+   backbone randomly initialised.
 """
 import argparse
 import copy
 import glob
 import json
+import logging
 import os.path as osp
 import time
+from typing import Dict, List
 
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -27,19 +32,28 @@ from mmssl_ext.evaluation import (extract_features, knn_accuracy, linear_probe_a
                                   load_object_crops)
 from mmssl_ext.registry import MODELS
 
-DEFAULT_CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'mocov2',
-                          'mocov2_r18_1xb32-600i_synthetic.py')
+CONFIG_DIR = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'configs')
+# The baseline first: every other run is compared with it at the same budget.
+DEFAULT_CONFIGS = [
+    osp.join(CONFIG_DIR, 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
+    osp.join(CONFIG_DIR, 'maskco', 'maskco_r18_1xb32-600i_synthetic.py'),
+]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='pretrain + probe demo')
-    parser.add_argument('--config', default=DEFAULT_CONFIG)
+    parser.add_argument('--configs', nargs='+', default=DEFAULT_CONFIGS,
+                        help='configs to pretrain at the same budget; the first is the baseline')
     parser.add_argument('--data-root', default='data/synthetic_scenes')
+    parser.add_argument('--num-train', type=int, default=SceneConfig.num_train,
+                        help='synthetic train scenes')
+    parser.add_argument('--num-val', type=int, default=SceneConfig.num_val,
+                        help='synthetic val scenes')
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--iters', type=int, default=None, help='override max_iters')
+    parser.add_argument('--iters', type=int, default=None, help='override max_iters of all')
     parser.add_argument('--probe-size', type=int, default=64, help='object crop side, px')
     parser.add_argument('--reuse', action='store_true',
-                        help='skip training and probe the finished run in the work dir')
+                        help='skip training where the work dir holds the finished run')
     return parser.parse_args()
 
 
@@ -62,14 +76,21 @@ def loss_summary(work_dir: str) -> str:
             f'last {losses[-tenth:].mean():.3f} (min {losses.min():.3f})')
 
 
-def probe(cfg: Config, checkpoint: str, data_root: str, crop_size: int) -> dict:
-    """kNN and linear accuracy of pretrained vs random-init backbone features.
+def _backbone_state(checkpoint: str) -> Dict[str, torch.Tensor]:
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
+    return {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
 
-    Both backbones are probed on conv4 and conv5 (ResNet stages 3 and 4,
-    strides 16 and 32), as MaskCo reports both.
+
+def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: int) -> dict:
+    """kNN and linear accuracy of backbone features on object crops.
+
+    ``checkpoints`` maps a name to a checkpoint of ``cfg``'s backbone; the
+    backbone at its random initialisation (seed 0) is probed as
+    ``'random init'``. Every backbone is probed on conv4 and conv5 (ResNet
+    stages 3 and 4, strides 16 and 32), as MaskCo reports both.
 
     Returns:
-        ``{backbone: {stage: {'knn': %, 'linear': %}}}``.
+        ``{name: {stage: {'knn': %, 'linear': %}}}``, random init first.
     """
     ann = osp.join(data_root, 'annotations', 'instances_{}.json')
     img = osp.join(data_root, 'images', '{}')
@@ -81,16 +102,20 @@ def probe(cfg: Config, checkpoint: str, data_root: str, crop_size: int) -> dict:
     backbone_cfg = copy.deepcopy(cfg.model.backbone)
     backbone_cfg.out_indices = (2, 3)
     results = {}
-    for name in ('random init', 'pretrained'):
+    logger = MMLogger.get_current_instance()
+    for name, checkpoint in [('random init', None)] + list(checkpoints.items()):
         torch.manual_seed(0)
         backbone = MODELS.build(backbone_cfg)
-        backbone.init_weights()
-        if name == 'pretrained':
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
+        try:
+            backbone.init_weights()
+        finally:
+            logger.setLevel(level)
+        if checkpoint is not None:
             # Strict: a checkpoint whose backbone does not match must fail
             # here, not be probed as a half-random network.
-            state = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
-            backbone.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
-                                      if k.startswith('backbone.')}, strict=True)
+            backbone.load_state_dict(_backbone_state(checkpoint), strict=True)
         train_f = extract_features(backbone, train_x, preprocess['mean'], preprocess['std'])
         val_f = extract_features(backbone, val_x, preprocess['mean'], preprocess['std'])
         results[name] = {
@@ -100,10 +125,61 @@ def probe(cfg: Config, checkpoint: str, data_root: str, crop_size: int) -> dict:
     return results
 
 
+def _set_iters(cfg: Config, iters: int) -> None:
+    """Shorten or lengthen a run: max_iters, the schedulers' ends, checkpoints."""
+    cfg.train_cfg.max_iters = iters
+    for scheduler in cfg.param_scheduler:
+        if scheduler.get('end', 0) > iters or scheduler['type'] == 'CosineAnnealingLR':
+            scheduler.end = iters
+            scheduler.begin = min(scheduler.get('begin', 0), iters - 1)
+            if 'T_max' in scheduler:
+                scheduler.T_max = iters - scheduler.begin
+    cfg.default_hooks.checkpoint.interval = iters
+    cfg.default_hooks.logger.interval = max(1, min(cfg.default_hooks.logger.interval,
+                                                   iters // 10))
+
+
+def pretrain(config: str, args: argparse.Namespace) -> str:
+    """Train ``config`` (unless ``--reuse`` finds it done); its final checkpoint."""
+    cfg = Config.fromfile(config)
+    name = osp.splitext(osp.basename(config))[0]
+    cfg.work_dir = osp.join(args.work_dir, name)
+    cfg.train_dataloader.dataset.data_root = args.data_root
+    if args.iters:
+        _set_iters(cfg, args.iters)
+    final_ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    loader = cfg.train_dataloader
+    say(f'pretrain {name}: {cfg.train_cfg.max_iters} iterations of batch {loader.batch_size} '
+        f'(work dir {cfg.work_dir})')
+    if args.reuse and osp.isfile(final_ckpt):
+        say(f'  --reuse: the finished run {final_ckpt}')
+    else:
+        Runner.from_cfg(cfg).train()
+    say(f'  {name}: ' + loss_summary(cfg.work_dir))
+    return final_ckpt
+
+
+def print_table(results: dict, names: List[str]) -> None:
+    """Accuracies, then the gains over random init and over the baseline (names[0])."""
+    pairs = [(n, 'random init') for n in names] + [(n, names[0]) for n in names[1:]]
+    width = max(len(f'{a} - {b}') for a, b in pairs) + 2
+    print()
+    print(f'{"backbone":<{width}}{"stage":<7}{"kNN top-1":>11}{"linear top-1":>14}')
+    for name, stages in results.items():
+        for stage, acc in stages.items():
+            print(f'{name:<{width}}{stage:<7}{acc["knn"]:>10.1f}%{acc["linear"]:>13.1f}%')
+    for name, ref in pairs:
+        for stage in ('conv4', 'conv5'):
+            gain = {k: results[name][stage][k] - results[ref][stage][k] for k in ('knn', 'linear')}
+            print(f'{name + " - " + ref:<{width}}{stage:<7}{gain["knn"]:>+10.1f}%'
+                  f'{gain["linear"]:>+13.1f}%')
+    print()
+
+
 def main() -> None:
     args = parse_args()
     start = time.time()
-    scenes = SceneConfig()
+    scenes = SceneConfig(num_train=args.num_train, num_val=args.num_val)
     say(f'step 1/4: synthetic scenes in {args.data_root}')
     if is_generated(args.data_root, scenes):
         say('  already there')
@@ -111,38 +187,18 @@ def main() -> None:
         generate(args.data_root, scenes)
 
     init_default_scope('mmssl_ext')
-    cfg = Config.fromfile(args.config)
-    cfg.work_dir = osp.join(args.work_dir, osp.splitext(osp.basename(args.config))[0])
-    cfg.train_dataloader.dataset.data_root = args.data_root
-    if args.iters:
-        cfg.train_cfg.max_iters = args.iters
-        for scheduler in cfg.param_scheduler:
-            if scheduler.get('end', 0) > args.iters or scheduler['type'] == 'CosineAnnealingLR':
-                scheduler.end = args.iters
-                if 'T_max' in scheduler:
-                    scheduler.T_max = args.iters - scheduler.get('begin', 0)
-    max_iters = cfg.train_cfg.max_iters
-    final_ckpt = osp.join(cfg.work_dir, f'iter_{max_iters}.pth')
-    say(f'step 2/4: pretrain {osp.basename(args.config)} for {max_iters} iterations '
-        f'(work dir {cfg.work_dir})')
-    if args.reuse and osp.isfile(final_ckpt):
-        say(f'  --reuse: probing the finished run {final_ckpt}')
-    else:
-        Runner.from_cfg(cfg).train()
-
-    say('step 3/4: ' + loss_summary(cfg.work_dir))
+    cfgs = [Config.fromfile(c) for c in args.configs]
+    backbones = {json.dumps(c.model.backbone.to_dict(), sort_keys=True) for c in cfgs}
+    if len(backbones) != 1:
+        raise SystemExit('--configs must share one backbone, to be probed side by side')
+    say(f'step 2/4 and 3/4: pretrain {len(args.configs)} config(s) at the same budget, '
+        'then summarise each loss curve')
+    checkpoints = {}
+    for config in args.configs:
+        checkpoints[osp.splitext(osp.basename(config))[0]] = pretrain(config, args)
     say('step 4/4: frozen-feature probe on ground-truth object crops')
-    results = probe(cfg, final_ckpt, args.data_root, args.probe_size)
-    print()
-    print(f'{"backbone":<14}{"stage":<7}{"kNN top-1":>11}{"linear top-1":>14}')
-    for name, stages in results.items():
-        for stage, acc in stages.items():
-            print(f'{name:<14}{stage:<7}{acc["knn"]:>10.1f}%{acc["linear"]:>13.1f}%')
-    for stage in ('conv4', 'conv5'):
-        gain = {k: results['pretrained'][stage][k] - results['random init'][stage][k]
-                for k in ('knn', 'linear')}
-        print(f'{"gain":<14}{stage:<7}{gain["knn"]:>+10.1f}%{gain["linear"]:>+13.1f}%')
-    print()
+    results = probe(cfgs[0], checkpoints, args.data_root, args.probe_size)
+    print_table(results, list(checkpoints))
     say(f'done in {time.time() - start:.0f}s')
 
 

@@ -1,0 +1,33 @@
+"""The README's demo, end to end on a tiny budget: both runs, the probe table."""
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO_ROOT
+
+
+@pytest.mark.slow
+def test_demo_pretrains_both_methods_and_probes_them(tmp_path, subprocess_env):
+    data_root, work_dir = str(tmp_path / 'scenes'), str(tmp_path / 'demo')
+    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'misc', 'demo.py'), '--data-root',
+           data_root, '--num-train', '24', '--num-val', '12', '--work-dir', work_dir,
+           '--iters', '2', '--probe-size', '32']
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=subprocess_env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    for name in ('mocov2_r18_1xb32-600i_synthetic', 'maskco_r18_1xb32-600i_synthetic'):
+        assert osp.isfile(osp.join(work_dir, name, 'iter_2.pth'))
+        assert f'{name}: loss over 1..2 it' in out
+    rows = [line for line in out.splitlines() if line.startswith(('random init', 'mocov2', 'maskco'))]
+    # 3 backbones x 2 stages, then 2 gains over random init and 1 over the baseline, x 2 stages.
+    assert len(rows) == 6 + 6, out
+    assert any(r.startswith('maskco_r18_1xb32-600i_synthetic - mocov2') for r in rows)
+
+    # --reuse probes the finished runs without training again.
+    proc = subprocess.run(cmd + ['--reuse'], cwd=str(tmp_path), env=subprocess_env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('--reuse: the finished run') == 2
