@@ -1,0 +1,112 @@
+"""DetCon's contrastive detection loss (the official ``byol_nce_detcon`` semantics)."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmssl_ext.models.utils.gather import gather_keep_local_grad
+from mmssl_ext.registry import MODELS
+
+# Subtracted from excluded logits; finite (as in the official code), so that a
+# row whose every entry is excluded cannot produce NaN.
+_EXCLUDED = 1e9
+
+
+def _one_direction(pred: torch.Tensor, ids: torch.Tensor, other_targets: torch.Tensor,
+                   other_ids: torch.Tensor, same_view_targets: torch.Tensor,
+                   first_image: int, temperature: float) -> torch.Tensor:
+    """Loss of the predictions of one view.
+
+    Args:
+        pred: (B, R, D) unit predictions of this view, local images.
+        ids: (B, R) their mask ids.
+        other_targets: (B_all, R, D) unit targets of the other view, all processes.
+        other_ids: (B, R) mask ids of the other view, local images.
+        same_view_targets: (B_all, R, D) unit targets of this view, all processes.
+        first_image: index of the first local image in the gathered batch.
+    """
+    b, r, _ = pred.shape
+    b_all = other_targets.shape[0]
+    # (B, 1, B_all, 1): target image is the anchor's own image.
+    same_image = F.one_hot(torch.arange(b, device=pred.device) + first_image, b_all)
+    same_image = same_image.to(pred.dtype)[:, None, :, None]
+    # (B, R, 1, R): anchor id equals target id, within one image.
+    same_id_other = (ids[:, :, None] == other_ids[:, None, :]).to(pred.dtype)[:, :, None, :]
+    same_id_self = (ids[:, :, None] == ids[:, None, :]).to(pred.dtype)[:, :, None, :]
+
+    logits_other = torch.einsum('brd,ksd->brks', pred, other_targets) / temperature
+    logits_self = torch.einsum('brd,ksd->brks', pred, same_view_targets) / temperature
+    # Positives: same image, other view, same id. The same view's latent of the
+    # same id (the anchor's own target) is neither positive nor negative.
+    labels = same_image * same_id_other
+    logits_self = logits_self - _EXCLUDED * same_image * same_id_self
+
+    logits = torch.cat([logits_other, logits_self], dim=2).reshape(b, r, -1)
+    labels = torch.cat([labels, torch.zeros_like(logits_self)], dim=2).reshape(b, r, -1)
+    num_positives = labels.sum(dim=2, keepdim=True)
+    labels = labels / num_positives.clamp(min=1.0)
+    # An id drawn k times counts once in all (each copy weighs 1/k); an id
+    # absent from the other view has no positive and weighs 0.
+    repeats = same_id_self.sum(dim=(2, 3))
+    weights = (num_positives[..., 0] > 0).to(pred.dtype) / repeats
+    per_anchor = -(labels * F.log_softmax(logits, dim=2)).sum(dim=2)
+    return (weights * per_anchor).mean()
+
+
+@MODELS.register_module()
+class DetConLoss(nn.Module):
+    """Contrastive detection loss of DetCon (Hénaff et al., ICCV 2021).
+
+    For each prediction of view 1 (mask id m of image i), the positives are the
+    targets of view 2 of image i with id m (several when m was drawn more than
+    once; the label mass is split among them); the negatives are every other
+    target of both views in the batch gathered across processes, the other
+    masks of image i included. The targets of view 1 of image i with id m are
+    left out. Each anchor weighs 1/(times its id was drawn in its view), and 0
+    when its id is absent from the other view; the loss is the mean over
+    anchors, summed over the two directions (view 1 -> 2 and 2 -> 1).
+
+    Latents are L2-normalised here and their dot products divided by
+    ``temperature`` (DetCon's latents of norm 1/sqrt(tau)).
+
+    Args:
+        temperature (float): tau. Defaults to 0.1.
+        loss_weight (float): multiplies the loss. Defaults to 1.0.
+    """
+
+    def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.temperature, self.loss_weight = temperature, loss_weight
+
+    def forward(self, pred1: torch.Tensor, pred2: torch.Tensor, target1: torch.Tensor,
+                target2: torch.Tensor, ids1: torch.Tensor, ids2: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            pred1, pred2: (B, R, D) online predictions of view 1 and view 2.
+            target1, target2: (B, R, D) targets of view 1 and view 2 (for
+                DetCon_B the momentum network's, detached; for DetCon_S the
+                same latents as the predictions).
+            ids1, ids2: (B, R) integer mask ids of view 1 and view 2, shared by
+                predictions and targets of a view.
+
+        Returns:
+            The scalar loss.
+        """
+        if pred1.shape != target1.shape or pred1.shape[:2] != ids1.shape:
+            raise ValueError(f'shapes do not match: pred {tuple(pred1.shape)}, target '
+                             f'{tuple(target1.shape)}, ids {tuple(ids1.shape)}')
+        pred1, pred2 = F.normalize(pred1, dim=-1), F.normalize(pred2, dim=-1)
+        target1, first = gather_keep_local_grad(F.normalize(target1, dim=-1))
+        target2, _ = gather_keep_local_grad(F.normalize(target2, dim=-1))
+        loss = (_one_direction(pred1, ids1, target2, ids2, target1, first, self.temperature)
+                + _one_direction(pred2, ids2, target1, ids1, target2, first, self.temperature))
+        return self.loss_weight * loss
+
+
+def detcon_loss(pred1, pred2, target1, target2, ids1, ids2,
+                temperature: float = 0.1) -> torch.Tensor:
+    """Functional form of :class:`DetConLoss`."""
+    return DetConLoss(temperature)(pred1, pred2, target1, target2, ids1, ids2)
+
+
+

@@ -1,0 +1,103 @@
+"""DetConLoss against a brute-force loop written from the paper and the
+official byol_nce_detcon description, and its reduction to NT-Xent."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmssl_ext.models.losses import DetConLoss
+
+
+def brute_force(pred1, pred2, target1, target2, ids1, ids2, tau):
+    preds = (F.normalize(pred1, dim=-1), F.normalize(pred2, dim=-1))
+    targets = (F.normalize(target1, dim=-1), F.normalize(target2, dim=-1))
+    ids = (ids1, ids2)
+    b, r, _ = pred1.shape
+    loss = 0.0
+    for a, o in ((0, 1), (1, 0)):
+        total = 0.0
+        for i in range(b):
+            for m in range(r):
+                anchor, mid = preds[a][i, m], int(ids[a][i, m])
+                logits, positive = [], []
+                for j in range(b):
+                    for s in range(r):
+                        logits.append(float(anchor @ targets[o][j, s]) / tau)
+                        positive.append(j == i and int(ids[o][i, s]) == mid)
+                        if not (j == i and int(ids[a][i, s]) == mid):
+                            logits.append(float(anchor @ targets[a][j, s]) / tau)
+                            positive.append(False)
+                pos = [lg for lg, p in zip(logits, positive) if p]
+                if not pos:
+                    continue  # the id is not in the other view: weight 0
+                log_z = math.log(sum(math.exp(lg) for lg in logits))
+                ce = -sum(lg - log_z for lg in pos) / len(pos)
+                repeats = sum(int(ids[a][i, s]) == mid for s in range(r))
+                total += ce / repeats
+        loss += total / (b * r)
+    return loss
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_detcon_loss_equals_brute_force(seed):
+    gen = torch.Generator().manual_seed(seed)
+    b, r, d = 3, 4, 5
+    pred1, pred2, target1, target2 = (torch.randn(b, r, d, generator=gen) for _ in range(4))
+    # Few ids so that repeats, shared ids and ids missing from a view all occur.
+    ids1 = torch.randint(0, 3, (b, r), generator=gen)
+    ids2 = torch.randint(0, 3, (b, r), generator=gen)
+    got = DetConLoss(temperature=0.3)(pred1, pred2, target1, target2, ids1, ids2)
+    expected = brute_force(pred1, pred2, target1, target2, ids1, ids2, 0.3)
+    assert abs(got.item() - expected) < 1e-4 * max(1.0, abs(expected))
+
+
+def test_an_id_missing_from_the_other_view_has_no_weight():
+    gen = torch.Generator().manual_seed(3)
+    x = [torch.randn(1, 2, 4, generator=gen) for _ in range(4)]
+    ids1, ids2 = torch.tensor([[0, 1]]), torch.tensor([[0, 0]])
+    base = DetConLoss()(*x, ids1, ids2)
+    # Moving the prediction of id 1 of view 1 (absent from view 2) changes nothing
+    # in the view-1 direction; it only appears there as an anchor.
+    pred1 = x[0].clone()
+    pred1[0, 1] += 5.0
+    assert torch.allclose(DetConLoss()(pred1, *x[1:], ids1, ids2), base)
+
+
+def nt_xent(z1, z2, tau):
+    """SimCLR's NT-Xent over 2B anchors, written out."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n = len(z1)
+    sim = z @ z.T / tau
+    sim.fill_diagonal_(-float('inf'))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(sim, target)
+
+
+@pytest.mark.parametrize('repeats', [1, 16])
+def test_one_global_mask_reduces_to_nt_xent(repeats):
+    # DetCon_S with a single global mask per view is SimCLR: with the id drawn
+    # R times, each direction is (NT-Xent + log R) / R, and the two directions
+    # sum to twice the mean over SimCLR's 2B anchors.
+    gen = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(6, 8, generator=gen), torch.randn(6, 8, generator=gen)
+    p1 = z1[:, None].expand(6, repeats, 8)
+    p2 = z2[:, None].expand(6, repeats, 8)
+    ids = torch.zeros(6, repeats, dtype=torch.long)
+    got = DetConLoss(temperature=0.1)(p1, p2, p1, p2, ids, ids)
+    expected = 2 * (nt_xent(z1, z2, 0.1) + math.log(repeats)) / repeats
+    torch.testing.assert_close(got, expected)
+
+
+def test_gradients_reach_predictions_and_in_batch_targets():
+    gen = torch.Generator().manual_seed(0)
+    p1, p2 = (torch.randn(2, 3, 4, generator=gen, requires_grad=True) for _ in range(2))
+    ids = torch.tensor([[0, 1, 2], [0, 1, 1]])
+    DetConLoss()(p1, p2, p1, p2, ids, ids).backward()
+    assert p1.grad.abs().sum() > 0 and p2.grad.abs().sum() > 0
+
+
+def test_shape_mismatch_is_reported():
+    with pytest.raises(ValueError, match='shapes do not match'):
+        DetConLoss()(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), torch.zeros(2, 2, 4),
+                     torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.zeros(2, 3))
