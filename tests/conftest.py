@@ -38,3 +38,22 @@ def subprocess_env() -> dict:
     env['PYTHON'] = sys.executable
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
+
+
+@pytest.fixture(scope='session')
+def fh_synthetic_root(synthetic_root) -> str:
+    """``synthetic_root`` plus FH masks of its train images (scale 200), made
+    by tools/dataset_converters/generate_fh_masks.py as a user would."""
+    import importlib.util
+    tool = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'generate_fh_masks.py')
+    spec = importlib.util.spec_from_file_location('generate_fh_masks', tool)
+    module = importlib.util.module_from_spec(spec)
+    # Registered so that its worker function pickles for the process pool.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    status = module.main([osp.join(synthetic_root, 'images', 'train'),
+                          osp.join(synthetic_root, 'fh_masks', 'train'), '--ann-file',
+                          osp.join(synthetic_root, 'annotations', 'instances_train.json'),
+                          '--scales', '200', '--nproc', '1'])
+    assert status == 0
+    return synthetic_root

@@ -43,12 +43,15 @@ class COCOImageDataset(BaseDataset):
             relative to ``data_root``.
         min_size (int): Skip images whose width or height (as recorded in the
             json) is below this many pixels. 0 keeps all. Defaults to 0.
+        with_instances (bool): Also keep each image's annotations as
+            ``instances`` (``segmentation``, ``bbox``, ``category_id``), for
+            ground-truth masks (DetCon's oracle variant). Defaults to False.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
     def __init__(self, ann_file: str, data_prefix: dict = dict(img_path=''),
-                 min_size: int = 0, **kwargs) -> None:
-        self.min_size = min_size
+                 min_size: int = 0, with_instances: bool = False, **kwargs) -> None:
+        self.min_size, self.with_instances = min_size, with_instances
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -63,15 +66,28 @@ class COCOImageDataset(BaseDataset):
             raise ValueError(f'{self.ann_file!r} has no "images" list: not a COCO '
                              'annotation or image-info file')
         backend = get_file_backend(self.data_prefix['img_path'], enable_singleton=True)
+        instances = {}
+        if self.with_instances:
+            if 'annotations' not in coco:
+                raise ValueError(f'{self.ann_file!r} has no "annotations": with_instances '
+                                 'needs an instances file, not an image-info file')
+            for ann in coco['annotations']:
+                if ann.get('iscrowd', 0) or 'segmentation' not in ann:
+                    continue
+                instances.setdefault(ann['image_id'], []).append(
+                    dict(segmentation=ann['segmentation'], bbox=ann.get('bbox'),
+                         category_id=ann.get('category_id')))
         data_list = []
         for image in coco['images']:
             width, height = image.get('width', 0), image.get('height', 0)
             if self.min_size and min(width, height) < self.min_size:
                 continue
-            data_list.append(
-                dict(img_path=backend.join_path(self.data_prefix['img_path'],
-                                                image['file_name']),
-                     img_id=image.get('id'), width=width, height=height))
+            info = dict(img_path=backend.join_path(self.data_prefix['img_path'],
+                                                   image['file_name']),
+                        img_id=image.get('id'), width=width, height=height)
+            if self.with_instances:
+                info['instances'] = instances.get(image.get('id'), [])
+            data_list.append(info)
         if not data_list:
             raise ValueError(f'{self.ann_file!r} lists no usable image '
                              f'(min_size={self.min_size})')

@@ -1,5 +1,7 @@
-from .algorithms import MaskCo
+from .algorithms import DetConB, DetConS, MaskCo
+from .losses import DetConLoss
 from .necks import MaskPredictionNeck
 from .wrappers import CPUDistributedDataParallel
 
-__all__ = ['CPUDistributedDataParallel', 'MaskCo', 'MaskPredictionNeck']
+__all__ = ['CPUDistributedDataParallel', 'MaskCo', 'MaskPredictionNeck', 'DetConS', 'DetConB',
+           'DetConLoss']

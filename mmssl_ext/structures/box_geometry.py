@@ -13,6 +13,7 @@ Conventions:
   original image (in original-image pixels), the size it was resized to, and
   whether it was then flipped horizontally.
 """
+import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -22,7 +23,7 @@ from torchvision.ops import box_iou as tv_box_iou
 
 __all__ = [
     'ViewGeometry', 'box_iou', 'image_to_view', 'view_to_image', 'project_boxes',
-    'view_overlap', 'sample_boxes', 'sample_boxes_with_iou_below'
+    'view_overlap', 'sample_boxes', 'sample_boxes_with_iou_below', 'sample_resized_crop'
 ]
 
 
@@ -44,6 +45,45 @@ class ViewGeometry:
         """View pixels per original-image pixel, ``(sx, sy)``."""
         x1, y1, x2, y2 = self.crop
         return self.size[0] / (x2 - x1), self.size[1] / (y2 - y1)
+
+
+def sample_resized_crop(width: int, height: int, scale: Tuple[float, float] = (0.08, 1.0),
+                        ratio: Tuple[float, float] = (3. / 4., 4. / 3.),
+                        rng=np.random) -> Tuple[int, int, int, int]:
+    """RandomResizedCrop's draw (torchvision's rule), integer image pixels.
+
+    Up to 10 tries of an area fraction in ``scale`` and a log-uniform aspect
+    ratio in ``ratio``; then a central crop at the nearest valid ratio.
+
+    Args:
+        width, height: the image, pixels.
+        rng: ``np.random`` (the default: the worker's seeded global state, as
+            mmcv's transforms use) or a ``np.random.RandomState``.
+
+    Returns:
+        ``(x1, y1, x2, y2)`` with ``0 <= x1 < x2 <= width`` (same for y).
+    """
+    area = width * height
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            x = rng.randint(0, width - w + 1)
+            y = rng.randint(0, height - h + 1)
+            return x, y, x + w, y + h
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, int(round(width / ratio[0]))
+    elif in_ratio > ratio[1]:
+        w, h = int(round(height * ratio[1])), height
+    else:
+        w, h = width, height
+    w, h = max(w, 1), max(h, 1)
+    x, y = (width - w) // 2, (height - h) // 2
+    return x, y, x + w, y + h
 
 
 def _as_boxes(boxes) -> np.ndarray:

@@ -1,5 +1,4 @@
 """MaskCo's two views with region boxes (contrastive mask prediction)."""
-import math
 from typing import List, Optional, Sequence, Tuple
 
 import mmcv
@@ -8,7 +7,8 @@ from mmcv.transforms import BaseTransform, Compose
 
 from mmssl_ext.registry import TRANSFORMS
 from mmssl_ext.structures import (ViewGeometry, image_to_view, project_boxes, sample_boxes,
-                                  sample_boxes_with_iou_below, view_overlap)
+                                  sample_boxes_with_iou_below, sample_resized_crop,
+                                  view_overlap)
 
 MASK_MODES = ('after_norm', 'before_norm', 'none')
 
@@ -64,28 +64,7 @@ class MaskCoViews(BaseTransform):
         self.view_pipeline = Compose(list(view_pipeline or []))
 
     def _random_crop(self, width: int, height: int) -> Tuple[int, int, int, int]:
-        """RandomResizedCrop's draw (torchvision rule), original-image pixels."""
-        area = width * height
-        log_ratio = (math.log(self.crop_ratio[0]), math.log(self.crop_ratio[1]))
-        for _ in range(10):
-            target = area * np.random.uniform(*self.crop_scale)
-            ratio = math.exp(np.random.uniform(*log_ratio))
-            w = int(round(math.sqrt(target * ratio)))
-            h = int(round(math.sqrt(target / ratio)))
-            if 0 < w <= width and 0 < h <= height:
-                x = np.random.randint(0, width - w + 1)
-                y = np.random.randint(0, height - h + 1)
-                return x, y, x + w, y + h
-        # Central crop at the nearest valid ratio (torchvision's fallback).
-        ratio = width / height
-        if ratio < self.crop_ratio[0]:
-            w, h = width, int(round(width / self.crop_ratio[0]))
-        elif ratio > self.crop_ratio[1]:
-            w, h = int(round(height * self.crop_ratio[1])), height
-        else:
-            w, h = width, height
-        x, y = (width - w) // 2, (height - h) // 2
-        return x, y, x + w, y + h
+        return sample_resized_crop(width, height, self.crop_scale, self.crop_ratio)
 
     def _views(self, width: int, height: int) -> Tuple[ViewGeometry, ViewGeometry, tuple]:
         """Query and key geometry and the overlap in key-view pixels."""

@@ -1,3 +1,4 @@
+from .detcon import DetConB, DetConS
 from .maskco import MaskCo
 
-__all__ = ['MaskCo']
+__all__ = ['MaskCo', 'DetConS', 'DetConB']

@@ -1,0 +1,68 @@
+# Unlabeled COCO train2017 images with precomputed FH masks
+# (tools/dataset_converters/generate_fh_masks.py), DetCon's two aligned views.
+# BYOL's asymmetric augmentation by default (DetCon_B); DetCon_S configs use
+# simclr_train_pipeline.
+dataset_type = 'COCOImageDataset'
+data_root = 'data/coco/'
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+
+_byol_colour = [
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
+                          hue=0.1)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+]
+byol_view_pipelines = [
+    _byol_colour + [
+        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.),
+        dict(type='Solarize', thr=128, prob=0.)],
+    _byol_colour + [
+        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
+        dict(type='Solarize', thr=128, prob=0.2)],
+]
+simclr_view_pipeline = [
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8,
+                          hue=0.2)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+]
+# The mask source: FH masks here; the grid and ground-truth variants swap it.
+mask_loader = dict(type='LoadFHMasks', mask_dir=data_root + 'fh_masks/train2017/',
+                   img_dir=data_root + 'train2017/')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    mask_loader,
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
+         view_pipelines=byol_view_pipelines),
+    dict(type='PackInputs', algorithm_keys=['view_ids']),
+]
+simclr_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    mask_loader,
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
+         view_pipelines=simclr_view_pipeline),
+    dict(type='PackInputs', algorithm_keys=['view_ids']),
+]
+train_dataloader = dict(
+    batch_size=256,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img_path='train2017/'),
+        pipeline=train_pipeline))

@@ -1,0 +1,29 @@
+# ImageNet train images (folder tree, labels ignored) with FH masks (official:
+# scale 1000, min_size 1000), through the views of coco_detcon.py.
+_base_ = './coco_detcon.py'
+
+data_root = 'data/imagenet/'
+mask_loader = dict(type='LoadFHMasks', mask_dir=data_root + 'fh_masks/train/',
+                   img_dir=data_root + 'train/')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    mask_loader,
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
+         view_pipelines={{_base_.byol_view_pipelines}}),
+    dict(type='PackInputs', algorithm_keys=['view_ids']),
+]
+simclr_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    mask_loader,
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
+         view_pipelines={{_base_.simclr_view_pipeline}}),
+    dict(type='PackInputs', algorithm_keys=['view_ids']),
+]
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        with_label=False,
+        data_root=data_root,
+        data_prefix=dict(img_path='train/'),
+        pipeline=train_pipeline))

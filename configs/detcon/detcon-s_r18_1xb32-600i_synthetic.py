@@ -1,0 +1,46 @@
+# Small CPU variant of detcon-s_r50_16xb256-coslr-1296e_coco.py for the demo and
+# the tests: ResNet-18 (BN), 64 px views of the embedded synthetic scenes, FH
+# masks precomputed at scale 200 / min_size 200 (scaled down for 128 px
+# scenes; make them with
+#   python tools/dataset_converters/generate_fh_masks.py \
+#       data/synthetic_scenes/images/train data/synthetic_scenes/fh_masks/train \
+#       --ann-file data/synthetic_scenes/annotations/instances_train.json --scales 200
+# ), 600 iterations of batch 32, LARS lr 0.2 x 32 / 256.
+_base_ = './detcon-s_r50_16xb256-coslr-1296e_coco.py'
+
+model = dict(
+    backbone=dict(depth=18, norm_cfg=dict(type='BN')),
+    neck=dict(in_channels=512, hid_channels=512, out_channels=128, norm_cfg=dict(type='BN1d')))
+
+data_root = 'data/synthetic_scenes/'
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    pin_memory=False,
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img_path='images/train/'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadFHMasks', mask_dir=data_root + 'fh_masks/train/',
+                 img_dir=data_root + 'images/train/'),
+            dict(type='DetConViews', size=64, crop_scale=(0.2, 1.0),
+                 view_pipelines={{_base_.simclr_view_pipeline}}),
+            dict(type='PackInputs', algorithm_keys=['view_ids']),
+        ]))
+
+max_iters = 600
+optim_wrapper = dict(optimizer=dict(lr=0.2 * 32 / 256))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
+         end=max_iters),
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=max_iters // 2, by_epoch=False, max_keep_ckpts=2))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)

@@ -1,0 +1,142 @@
+"""DetCon: contrastive detection (Hénaff et al., ICCV 2021), DetCon_S and DetCon_B."""
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.models.utils import CosineEMA
+from mmpretrain.structures import DataSample
+from torch import nn
+
+from mmssl_ext.registry import MODELS
+from mmssl_ext.structures import majority_ids, mask_pool, sample_present_ids
+
+
+class _MaskPooling:
+    """What both variants share: from view id maps to mask-pooled features."""
+
+    num_samples: int
+
+    @staticmethod
+    def _view_ids(data_samples: List[DataSample], device) -> torch.Tensor:
+        """(2, B, H, W) long id maps of view 1 and view 2 (``DetConViews``)."""
+        ids = torch.stack([torch.as_tensor(ds.view_ids) for ds in data_samples], dim=1)
+        return ids.to(device=device, dtype=torch.long)
+
+    def _cells_and_samples(self, view_ids: torch.Tensor,
+                           grid: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Majority id per feature cell (B, h*w), and ``num_samples`` ids drawn
+        among the present ones (B, R): computed once per view and shared by the
+        online and the target network."""
+        cells = majority_ids(view_ids, grid)
+        return cells, sample_present_ids(cells, self.num_samples)
+
+    @staticmethod
+    def _project(projector: nn.Module, feature_map: torch.Tensor, cells: torch.Tensor,
+                 samples: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) -> mask-pooled (B, R, C) -> projector -> (B, R, D)."""
+        pooled = mask_pool(feature_map, cells, samples)
+        b, r, c = pooled.shape
+        return projector((pooled.reshape(b * r, c, 1, 1), ))[0].view(b, r, -1)
+
+
+@MODELS.register_module()
+class DetConS(BaseSelfSupervisor, _MaskPooling):
+    """DetCon_S: SimCLR with the contrastive detection loss.
+
+    One network. Each view's ResNet C5 map is mask-pooled over ``num_samples``
+    mask ids drawn among the masks present in that view (majority label per
+    feature cell), projected by the SimCLR MLP (``neck``), and the
+    :class:`~mmssl_ext.models.losses.DetConLoss` contrasts the latents of both
+    views (predictions and targets are the same latents).
+
+    Args:
+        backbone (dict): encoder; its last output is the feature map pooled.
+        neck (dict): the projector, taking ``(B * R, C, 1, 1)`` — e.g.
+            ``NonLinearNeck(with_avg_pool=False)``.
+        loss (dict): ``DetConLoss`` config. Defaults to temperature 0.1.
+        num_samples (int): mask ids per view, with replacement. Defaults to 16.
+
+    Inputs: ``inputs`` = [view 1, view 2] (B, 3, H, W); each data sample
+    carries ``view_ids`` (2, H, W) integer id maps of the two views.
+    """
+
+    def __init__(self, backbone: dict, neck: dict,
+                 loss: dict = dict(type='DetConLoss', temperature=0.1),
+                 num_samples: int = 16, head: Optional[dict] = None,
+                 pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.detcon_loss = MODELS.build(loss)
+        self.num_samples = num_samples
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        b = inputs[0].shape[0]
+        view_ids = self._view_ids(data_samples, inputs[0].device)
+        # SimCLR: both views in one pass (BN statistics over 2B images).
+        fmap = self.backbone(torch.cat([inputs[0], inputs[1]]))[-1]
+        cells, samples = self._cells_and_samples(view_ids.flatten(0, 1), fmap.shape[-2:])
+        latents = self._project(self.neck, fmap, cells, samples)
+        z1, z2 = latents[:b], latents[b:]
+        ids1, ids2 = samples[:b], samples[b:]
+        return dict(loss=self.detcon_loss(z1, z2, z1, z2, ids1, ids2))
+
+
+@MODELS.register_module()
+class DetConB(BaseSelfSupervisor, _MaskPooling):
+    """DetCon_B: BYOL with the contrastive detection loss.
+
+    Online: backbone -> mask pooling -> projector (``neck``, 2048-4096-256 with
+    BN) -> ``predictor`` (256-4096-256). Target: a ``CosineEMA`` copy of
+    backbone + projector (momentum ``base_momentum`` = 1 - 0.996, annealed to 0,
+    i.e. tau 0.996 -> 1), fed the same mask ids per view. The loss contrasts
+    online predictions of each view with target latents of both views.
+
+    Args:
+        backbone (dict), neck (dict): encoder and projector, as in :class:`DetConS`.
+        predictor (dict): the predictor MLP on ``(B * R, D, 1, 1)``.
+        loss (dict): ``DetConLoss`` config. Defaults to temperature 0.1.
+        num_samples (int): mask ids per view. Defaults to 16.
+        base_momentum (float): mmengine's EMA momentum at the start (1 - tau).
+            Defaults to 0.004 (tau = 0.996, BYOL's).
+    """
+
+    def __init__(self, backbone: dict, neck: dict, predictor: dict,
+                 loss: dict = dict(type='DetConLoss', temperature=0.1),
+                 num_samples: int = 16, base_momentum: float = 0.004,
+                 head: Optional[dict] = None, pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.predictor = MODELS.build(predictor)
+        self.detcon_loss = MODELS.build(loss)
+        self.num_samples = num_samples
+        self.target_net = CosineEMA(
+            nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)), momentum=base_momentum)
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        view_ids = self._view_ids(data_samples, inputs[0].device)
+        preds, ids, cells_per_view = [], [], []
+        # BYOL: each view through the online network on its own.
+        for view, vids in zip(inputs[:2], view_ids):
+            fmap = self.backbone(view)[-1]
+            cells, samples = self._cells_and_samples(vids, fmap.shape[-2:])
+            proj = self._project(self.neck, fmap, cells, samples)
+            b, r, d = proj.shape
+            preds.append(self.predictor((proj.reshape(b * r, d, 1, 1), ))[0].view(b, r, -1))
+            ids.append(samples)
+            cells_per_view.append(cells)
+        with torch.no_grad():
+            self.target_net.update_parameters(
+                nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)))
+            target = self.target_net.module
+            targets = [
+                self._project(target['neck'], target['backbone'](view)[-1], cells, samples)
+                for view, cells, samples in zip(inputs[:2], cells_per_view, ids)]
+        loss = self.detcon_loss(preds[0], preds[1], F.normalize(targets[0], dim=-1),
+                                F.normalize(targets[1], dim=-1), ids[0], ids[1])
+        return dict(loss=loss)

@@ -1,0 +1,179 @@
+"""Precompute Felzenszwalb-Huttenlocher masks for DetCon, for a whole dataset.
+
+    # COCO train2017, the official setting (scale 1000, min_size 1000, full res):
+    python tools/dataset_converters/generate_fh_masks.py data/coco/train2017 \
+        data/coco/fh_masks/train2017 --ann-file data/coco/annotations/instances_train2017.json
+    # DetCon's COCO runs: three scales, min_size = scale
+    python tools/dataset_converters/generate_fh_masks.py data/coco/train2017 \
+        data/coco/fh_masks/train2017 --ann-file ... --scales 500 1000 1500
+    # an image folder (ImageNet) or a list file (Conceptual Captions)
+    python tools/dataset_converters/generate_fh_masks.py data/imagenet/train data/imagenet/fh
+    python tools/dataset_converters/generate_fh_masks.py data/cc/images data/cc/fh \
+        --list-file data/cc/train_list.txt
+
+Output: ``OUT/scale<s>/<image path relative to IMG_DIR>.png``, uint16 PNG id maps
+at the image's full resolution (lossless; uint8 would overflow above 255
+segments), and ``OUT/fh_params.json`` with the parameters. Resumable: existing
+masks are skipped and every file is written atomically, so an interrupted run
+is simply started again. Images that cannot be read are listed in
+``OUT/failed.txt`` and the exit status is 1; nothing else is lost.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+from multiprocessing import Pool
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import mmcv
+import numpy as np
+from mmengine.fileio import list_from_file
+from mmengine.utils import ProgressBar
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, ROOT)
+
+from mmssl_ext.datasets.transforms.detcon import FH_PARAMS_FILE, fh_mask_path  # noqa: E402
+from mmssl_ext.structures import felzenszwalb_ids  # noqa: E402
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('img_dir', help='image root; mask paths mirror image paths under it')
+    parser.add_argument('out_dir', help='where the masks and fh_params.json go')
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--ann-file', help='COCO json: its images (file_name under img_dir)')
+    source.add_argument('--list-file', help='list file: first field of each line, '
+                        'relative to img_dir')
+    parser.add_argument('--scales', type=float, nargs='+', default=[1000.0],
+                        help='FH scale(s) (official: 1000; COCO runs: 500 1000 1500)')
+    parser.add_argument('--min-size', type=int, default=None,
+                        help='FH min_size; default: equal to each scale (the paper\'s c = s)')
+    parser.add_argument('--sigma', type=float, default=0.8, help='FH pre-smoothing sigma')
+    parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1,
+                        help='worker processes')
+    return parser.parse_args(argv)
+
+
+def list_images(args: argparse.Namespace) -> List[str]:
+    """Absolute image paths, in a stable order."""
+    if args.ann_file:
+        with open(args.ann_file) as f:
+            names = [img['file_name'] for img in json.load(f)['images']]
+    elif args.list_file:
+        names = []
+        for line in list_from_file(args.list_file):
+            line = line.strip()
+            if line and not line.startswith('#'):
+                names.append(line.split('\t', 1)[0] if '\t' in line else line.split(None, 1)[0])
+    else:
+        names = sorted(
+            osp.relpath(osp.join(root, name), args.img_dir)
+            for root, _, files in os.walk(args.img_dir) for name in files
+            if name.lower().endswith(IMAGE_EXTENSIONS))
+    return [osp.join(args.img_dir, n) for n in names]
+
+
+def params_of(args: argparse.Namespace) -> dict:
+    import skimage
+    return dict(scales=[float(s) for s in args.scales],
+                min_size={f'{s:g}': int(args.min_size if args.min_size is not None else s)
+                          for s in args.scales},
+                sigma=args.sigma, resolution='full', dtype='uint16',
+                algorithm='skimage.segmentation.felzenszwalb', skimage=skimage.__version__)
+
+
+def write_params(out_dir: str, params: dict) -> None:
+    """Record the parameters; refuse to mix masks made with other ones."""
+    path = osp.join(out_dir, FH_PARAMS_FILE)
+    if osp.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+        keys = ('scales', 'min_size', 'sigma')
+        if any(old.get(k) != params[k] for k in keys):
+            raise SystemExit(f'{out_dir} holds masks made with other parameters '
+                             f'({ {k: old.get(k) for k in keys} }); use another out_dir')
+        return
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(params, f, indent=2)
+    os.replace(tmp, path)
+
+
+def write_atomically(path: str, ids: np.ndarray) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = f'{path}.{os.getpid()}.tmp.png'  # the extension picks cv2's encoder
+    if not cv2.imwrite(tmp, ids):
+        raise OSError(f'cannot write {tmp}')
+    os.replace(tmp, path)
+
+
+def process(task: Tuple[str, List[Tuple[float, int, str]], float]) -> Tuple[str, str, int]:
+    """One image: every missing scale. Returns (image, status, segments)."""
+    img_path, jobs, sigma = task
+    todo = [(s, m, p) for s, m, p in jobs if not osp.isfile(p)]
+    if not todo:
+        return img_path, 'skipped', 0
+    try:
+        img = mmcv.imread(img_path)
+    except Exception as err:  # noqa: BLE001 - corrupt files come in many forms
+        return img_path, f'failed: {err}', 0
+    if img is None or img.ndim != 3 or min(img.shape[:2]) < 1:
+        return img_path, 'failed: not a readable colour image', 0
+    segments = 0
+    for scale, min_size, path in todo:
+        ids = felzenszwalb_ids(img, scale=scale, min_size=min_size, sigma=sigma)
+        segments = max(segments, int(ids.max()) + 1)
+        write_atomically(path, ids)
+    return img_path, 'done', segments
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    images = list_images(args)
+    if not images:
+        raise SystemExit(f'no images found for {args.img_dir}')
+    params = params_of(args)
+    write_params(args.out_dir, params)
+    tasks = [(img, [(s, params['min_size'][f'{s:g}'],
+                     fh_mask_path(args.out_dir, args.img_dir, img, s)) for s in params['scales']],
+              args.sigma) for img in images]
+    print(f'FH masks of {len(images)} images, scales {params["scales"]}, min_size '
+          f'{params["min_size"]}, sigma {args.sigma}, {args.nproc} processes -> {args.out_dir}')
+    counts = dict(done=0, skipped=0)
+    failed, max_segments = [], 0
+    start = time.time()
+    progress = ProgressBar(len(tasks))
+    with Pool(args.nproc) as pool:
+        for img, status, segments in pool.imap_unordered(process, tasks, chunksize=4):
+            if status.startswith('failed'):
+                failed.append(f'{img}\t{status[len("failed: "):]}')
+            else:
+                counts[status] += 1
+            max_segments = max(max_segments, segments)
+            progress.update()
+    elapsed = time.time() - start
+    rate = counts['done'] / elapsed if elapsed > 0 else float('inf')
+    print(f'\n{counts["done"]} images done ({rate:.1f} images/s, '
+          f'{rate / max(args.nproc, 1):.2f} per process), {counts["skipped"]} already there, '
+          f'{len(failed)} failed; at most {max_segments} segments in an image')
+    failed_file = osp.join(args.out_dir, 'failed.txt')
+    if failed:
+        with open(failed_file, 'w') as f:
+            f.write('\n'.join(failed) + '\n')
+        print(f'unreadable images listed in {failed_file}; fix or remove them and rerun')
+        return 1
+    if osp.isfile(failed_file):
+        os.remove(failed_file)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
