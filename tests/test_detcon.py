@@ -156,7 +156,8 @@ def test_load_fh_masks_reads_generated_masks_and_names_missing_ones(fh_synthetic
                          online_scale=200)
     np.testing.assert_array_equal(online(dict(img=img, img_path=other))['region_ids'], ids)
     with pytest.raises(FileNotFoundError, match='generate_fh_masks.py'):
-        LoadFHMasks(mask_dir=str(tmp_path / 'none'), img_dir=str(tmp_path))
+        LoadFHMasks(mask_dir=str(tmp_path / 'none'), img_dir=str(tmp_path))(
+            dict(img=img, img_path=other))
 
 
 # ------------------------------------------------------------------ FH tool

@@ -72,12 +72,18 @@ class LoadFHMasks(BaseTransform):
                  online: bool = False, online_scale: float = 1000) -> None:
         self.mask_dir, self.img_dir, self.online = mask_dir, img_dir, online
         self.online_scale = online_scale
-        if scales is None:
-            if online and not osp.isfile(osp.join(mask_dir, FH_PARAMS_FILE)):
-                scales = [online_scale]
+        # Read lazily from fh_params.json, so that a pipeline can be built
+        # (config checks, visualisers) before the masks exist.
+        self._scales = None if scales is None else [float(s) for s in scales]
+
+    @property
+    def scales(self) -> List[float]:
+        if self._scales is None:
+            if self.online and not osp.isfile(osp.join(self.mask_dir, FH_PARAMS_FILE)):
+                self._scales = [float(self.online_scale)]
             else:
-                scales = read_fh_params(mask_dir)['scales']
-        self.scales = [float(s) for s in scales]
+                self._scales = [float(s) for s in read_fh_params(self.mask_dir)['scales']]
+        return self._scales
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -102,7 +108,7 @@ class LoadFHMasks(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(mask_dir={self.mask_dir!r}, scales={self.scales}, '
+        return (f'{type(self).__name__}(mask_dir={self.mask_dir!r}, scales={self._scales}, '
                 f'online={self.online})')
 
 
