@@ -41,3 +41,36 @@ def test_browse_maskco_refuses_a_config_without_maskco_views(tmp_path, subproces
         cwd=str(tmp_path), env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert 'no MaskCoViews step' in proc.stderr
+
+
+def test_browse_detcon_draws_masks_and_feature_cells(tmp_path, fh_synthetic_root,
+                                                     subprocess_env):
+    root = fh_synthetic_root
+    out = tmp_path / 'detcon.png'
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_detcon.py'),
+         osp.join(REPO_ROOT, 'configs', 'detcon', 'detcon-s_r18_1xb32-600i_synthetic.py'),
+         '--num', '2', '--panel-size', '96', '--stride', '16', '--output', str(out),
+         '--cfg-options', f'train_dataloader.dataset.data_root={root}',
+         f'train_dataloader.dataset.pipeline.1.mask_dir={root}/fh_masks/train',
+         f'train_dataloader.dataset.pipeline.1.img_dir={root}/images/train'],
+        cwd=str(tmp_path), env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    canvas = mmcv.imread(str(out), channel_order='rgb')
+    # 2 rows; 5 square panels (original, then masks and cells of each view).
+    assert canvas.shape[:2] == (2 * (96 + 6), 5 * 96 + 4 * 6)
+
+
+def test_cell_majority_map_matches_majority_ids():
+    import importlib.util
+    import torch
+    spec = importlib.util.spec_from_file_location(
+        'browse_detcon', osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_detcon.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ids = np.zeros((64, 64), np.int32)
+    ids[:, 40:] = 5  # 24 of 32 columns of the right cells
+    cells = module.cell_majority_map(ids, 32)
+    assert (cells[:, :32] == 0).all() and (cells[:, 32:] == 5).all()
+    from mmssl_ext.structures import majority_ids
+    assert majority_ids(torch.from_numpy(ids)[None].long(), (2, 2)).tolist() == [[0, 5, 0, 5]]

@@ -24,6 +24,7 @@ from mmengine.visualization import Visualizer
 
 from mmssl_ext.registry import DATASETS
 from mmssl_ext.utils import register_all_modules
+from mmssl_ext.visualization import draw_panel, tile
 
 QUERY_COLOUR, KEY_COLOUR = (0, 255, 255), (255, 165, 0)
 MASK_COLOUR, POSITIVE_COLOUR, NEGATIVE_COLOUR = (255, 255, 0), (0, 200, 0), (230, 30, 30)
@@ -49,22 +50,6 @@ def _find_maskco_step(pipeline: List[dict]) -> int:
             return i
     raise ValueError('the config\'s train pipeline has no MaskCoViews step; '
                      'browse_maskco.py draws MaskCo configs only')
-
-
-def _panel(vis: Visualizer, rgb: np.ndarray, height: int, boxes_and_styles: list,
-           label: str) -> np.ndarray:
-    """``rgb`` (H, W, 3) resized to ``height`` with boxes (given in its pixels) drawn."""
-    scale = height / rgb.shape[0]
-    shown = mmcv.imresize(rgb, (max(1, round(rgb.shape[1] * scale)), height),
-                          interpolation='nearest')
-    vis.set_image(shown)
-    for boxes, colour, width in boxes_and_styles:
-        if len(boxes):
-            vis.draw_bboxes(np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale,
-                            edge_colors=[colour], line_widths=width)
-    vis.draw_texts(label, np.array([4, 4]), colors='white', font_sizes=10,
-                   bboxes=dict(facecolor='black', alpha=0.6, pad=1))
-    return vis.get_image()
 
 
 def browse(cfg: Config, num: int, start: int, seed: int, panel_size: int) -> np.ndarray:
@@ -93,23 +78,19 @@ def browse(cfg: Config, num: int, start: int, seed: int, panel_size: int) -> np.
             query[y1:y2, x1:x2] = mean
         crops = results['view_crops']
         panels = [
-            _panel(vis, original, panel_size,
+            draw_panel(vis, original, panel_size,
                    [(crops[0], QUERY_COLOUR, 2), (crops[1], KEY_COLOUR, 2)],
                    f'#{index} query/key crops'),
-            _panel(vis, query, panel_size, [(mask_box, MASK_COLOUR, 2)],
+            draw_panel(vis, query, panel_size, [(mask_box, MASK_COLOUR, 2)],
                    f'query, mask ({results["mask_mode"]})'),
-            _panel(vis, key, panel_size, [(results['key_boxes'][1:], NEGATIVE_COLOUR, 1),
+            draw_panel(vis, key, panel_size, [(results['key_boxes'][1:], NEGATIVE_COLOUR, 1),
                                           (results['key_boxes'][:1], POSITIVE_COLOUR, 3)],
                    f'key, {len(results["key_boxes"])} boxes'),
         ]
-        gap = np.full((panel_size, 6, 3), 255, np.uint8)
-        rows.append(np.concatenate(sum([[p, gap] for p in panels], [])[:-1], axis=1))
+        rows.append(panels)
     if not rows:
         raise ValueError(f'no samples: the dataset has {len(dataset)} images, --start {start}')
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-            for r in rows]
-    return np.concatenate(rows, axis=0)
+    return tile(rows)
 
 
 def main() -> None:
