@@ -14,9 +14,17 @@ update, queue), data loading excluded. The first config is the baseline.
         configs/mocov2/mocov2_r18_1xb32-600i_synthetic.py \
         configs/maskco/maskco_r18_1xb32-600i_synthetic.py --batch 32 --iters 10
 
+    # DetCon vs mmpretrain's SimCLR / BYOL (mmpretrain:: configs are read from
+    # the installed mmpretrain; FH masks of the synthetic scenes are computed
+    # on the fly when missing):
+    python tools/analysis_tools/benchmark_step_time.py \
+        mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py \
+        configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py --batch 16
+
 Prints, per config: the median step time, images/s, the ratio to the
 baseline, the encoder's MACs per view (backbone, plus the MPH for MaskCo) and,
-on CUDA, the peak memory.
+on CUDA, the peak memory. On the CPU, SyncBN layers become BN (BN1d in the
+MLP heads), since SyncBN needs a GPU process group.
 """
 import argparse
 import os.path as osp
@@ -44,6 +52,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--data-root', default='data/synthetic_scenes',
                         help='a synthetic-scenes tree (tools/misc/make_synthetic_scenes.py) '
                         'whose train images feed every config')
+    parser.add_argument('--pairs', action='store_true',
+                        help='configs are (baseline, method) pairs: each method is compared '
+                        'with the config before it, not with the first')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config, key=value')
@@ -74,13 +85,41 @@ def encoder_macs(model: nn.Module, size: int) -> float:
     return float(info['flops'])  # fvcore-style counting: one MAC counts as one "flop"
 
 
+def load_config(path: str) -> Config:
+    """A config file, or ``package::path`` of an installed OpenMMLab package."""
+    if '::' in path:
+        from mmengine.hub import get_config
+        return get_config(path)
+    return Config.fromfile(path)
+
+
+def cpu_norms(cfg, in_mlp: bool = False) -> None:
+    """Replace SyncBN (GPU only) in a model config: BN in the backbone, BN1d in
+    the MLPs (necks, predictors, heads), which see (N, C) inputs."""
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            mlp = in_mlp or key in ('neck', 'predictor', 'head', 'projector')
+            if key == 'norm_cfg' and isinstance(value, dict) and value.get('type') == 'SyncBN':
+                value['type'] = 'BN1d' if in_mlp else 'BN'
+            else:
+                cpu_norms(value, mlp)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            cpu_norms(value, in_mlp)
+
+
 def one_batch(cfg: Config, data_root: str, batch: int) -> dict:
     """A collated batch made by the config's own train pipeline."""
     dataset_cfg = cfg.train_dataloader.dataset
+    for step in dataset_cfg.pipeline:
+        if step.get('type') == 'LoadFHMasks':  # the synthetic scenes' masks
+            step.update(mask_dir=osp.join(data_root, 'fh_masks', 'train'),
+                        img_dir=osp.join(data_root, 'images', 'train'), online=True,
+                        online_scale=200)
     dataset_cfg.update(type='COCOImageDataset', data_root=data_root,
                        ann_file='annotations/instances_train.json',
                        data_prefix=dict(img_path='images/train/'))
-    for key in ('indices', 'serialize_data'):
+    for key in ('indices', 'serialize_data', 'with_label', 'split'):
         dataset_cfg.pop(key, None)
     dataset = DATASETS.build(dataset_cfg)
     return default_collate([dataset[i % len(dataset)] for i in range(batch)])
@@ -112,15 +151,23 @@ def benchmark(cfg: Config, data: dict, device: str, iters: int, warmup: int) -> 
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
+    # mmpretrain's CosineEMA (BYOL, DetCon_B) reads the run length from here.
+    from mmengine.logging import MessageHub
+    MessageHub.get_current_instance().update_info('max_iters', 1_000_000)
+    if args.pairs and len(args.configs) % 2:
+        raise SystemExit('--pairs needs an even number of configs: baseline, method, ...')
     if not osp.isfile(osp.join(args.data_root, 'annotations', 'instances_train.json')):
         raise SystemExit(f'no synthetic scenes in {args.data_root}: run '
                          'python tools/misc/make_synthetic_scenes.py first (or make demo)')
     rows = []
     for path in args.configs:
-        cfg = Config.fromfile(path)
+        cfg = load_config(path)
+        if args.device == 'cpu':
+            cpu_norms(cfg.model)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
-        init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
+        # Our registries are children of mmpretrain's: both kinds of config build.
+        init_default_scope('mmssl_ext')
         # A queue must hold a whole number of batches.
         if 'queue_len' in cfg.model:
             cfg.model.queue_len = max(cfg.model.queue_len // args.batch, 1) * args.batch
@@ -136,13 +183,14 @@ def main() -> None:
                      view_size(data)))
         print(f'  measured {osp.basename(path)}: {len(times)} steps', flush=True)
 
-    base_time, base_macs = rows[0][1], rows[0][2]
     print(f'\ndevice {args.device}, batch {args.batch}, {args.iters} timed steps '
           f'after {args.warmup} warm-up, torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads')
     print(f'{"config":<48}{"view":>6}{"ms/step":>10}{"img/s":>8}{"x base":>8}'
           f'{"GMACs/view":>12}{"x base":>8}{"peak GiB":>10}')
-    for name, t, macs, peak, size in rows:
+    for i, (name, t, macs, peak, size) in enumerate(rows):
+        base = rows[i - i % 2] if args.pairs else rows[0]
+        base_time, base_macs = base[1], base[2]
         print(f'{name:<48}{size:>6}{t * 1e3:>10.1f}{args.batch / t:>8.1f}{t / base_time:>8.2f}'
               f'{macs / 1e9:>12.3f}{macs / base_macs:>8.2f}{peak:>10.2f}')
 
