@@ -324,15 +324,16 @@ def test_mim_and_dist_train_run_detcon(fh_synthetic_root, tmp_path, subprocess_e
                'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
                'default_hooks.checkpoint.interval=2']
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run([mim, 'train', 'mmssl_ext', osp.basename(DETCON_S), '--work-dir',
+    proc = subprocess.run([mim, 'train', 'mmssl_ext', osp.basename(DETCON_B), '--work-dir',
                            str(tmp_path / 's'), '--cfg-options'] + options,
                           cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert osp.isfile(tmp_path / 's' / 'iter_2.pth')
-    # DetCon_B as 2 gloo processes: the loss gathers targets across them.
+    # DetCon_S as 2 gloo processes under DDP: the loss gathers the latents of
+    # both and sends their gradients back across processes.
     env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
-    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DETCON_B, '2',
+    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DETCON_S, '2',
                            '--work-dir', str(tmp_path / 'b'), '--cfg-options'] + options,
                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)

@@ -101,3 +101,46 @@ def test_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match='shapes do not match'):
         DetConLoss()(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), torch.zeros(2, 2, 4),
                      torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.zeros(2, 3))
+
+
+def _two_process_worker(rank, world_size, init_file, inputs_file, result_file):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world_size)
+    full = torch.load(inputs_file, weights_only=True)
+    half = {k: v[rank * 2:(rank + 1) * 2].clone() for k, v in full.items()}
+    p1 = half['p1'].requires_grad_()
+    loss = DetConLoss(temperature=0.2)(p1, half['p2'], p1, half['p2'], half['ids1'],
+                                       half['ids2'])
+    loss.backward()
+    losses = [torch.zeros(()) for _ in range(world_size)]
+    dist.all_gather(losses, loss.detach())
+    grads = [torch.zeros_like(p1) for _ in range(world_size)]
+    dist.all_gather(grads, p1.grad)
+    if rank == 0:
+        torch.save(dict(loss=torch.stack(losses).mean(), grad=torch.cat(grads)), result_file)
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_on_the_whole_batch(tmp_path):
+    # Each process holds 2 of 4 images and gathers the targets of the other:
+    # the mean of the two losses is the loss of one process holding all 4,
+    # and, as DDP averages gradients over processes, the gradients each
+    # process gets (its own loss's plus what the other's loss sends back
+    # through the gather) divided by 2 are the full-batch gradients.
+    import torch.multiprocessing as mp
+    gen = torch.Generator().manual_seed(0)
+    full = dict(p1=torch.randn(4, 3, 8, generator=gen), p2=torch.randn(4, 3, 8, generator=gen),
+                ids1=torch.randint(0, 2, (4, 3), generator=gen),
+                ids2=torch.randint(0, 2, (4, 3), generator=gen))
+    torch.save(full, str(tmp_path / 'inputs.pth'))
+    mp.spawn(_two_process_worker, args=(2, str(tmp_path / 'init'), str(tmp_path / 'inputs.pth'),
+                                        str(tmp_path / 'out.pth')), nprocs=2)
+    out = torch.load(str(tmp_path / 'out.pth'), weights_only=True)
+    p1 = full['p1'].clone().requires_grad_()
+    expected = DetConLoss(temperature=0.2)(p1, full['p2'], p1, full['p2'], full['ids1'],
+                                           full['ids2'])
+    torch.testing.assert_close(out['loss'], expected.detach())
+    expected.backward()
+    torch.testing.assert_close(out['grad'] / 2, p1.grad)

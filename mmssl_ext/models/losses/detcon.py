@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmssl_ext.models.utils.gather import gather_keep_local_grad
+from mmssl_ext.models.utils.gather import gather_with_grad
 from mmssl_ext.registry import MODELS
 
 # Subtracted from excluded logits; finite (as in the official code), so that a
@@ -96,8 +96,8 @@ class DetConLoss(nn.Module):
             raise ValueError(f'shapes do not match: pred {tuple(pred1.shape)}, target '
                              f'{tuple(target1.shape)}, ids {tuple(ids1.shape)}')
         pred1, pred2 = F.normalize(pred1, dim=-1), F.normalize(pred2, dim=-1)
-        target1, first = gather_keep_local_grad(F.normalize(target1, dim=-1))
-        target2, _ = gather_keep_local_grad(F.normalize(target2, dim=-1))
+        target1, first = gather_with_grad(F.normalize(target1, dim=-1))
+        target2, _ = gather_with_grad(F.normalize(target2, dim=-1))
         loss = (_one_direction(pred1, ids1, target2, ids2, target1, first, self.temperature)
                 + _one_direction(pred2, ids2, target1, ids1, target2, first, self.temperature))
         return self.loss_weight * loss

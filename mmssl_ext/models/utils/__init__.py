@@ -1,4 +1,4 @@
-from .gather import gather_keep_local_grad
+from .gather import gather_with_grad
 from .region_pooling import boxes_to_rois, region_features
 
-__all__ = ['boxes_to_rois', 'region_features', 'gather_keep_local_grad']
+__all__ = ['boxes_to_rois', 'region_features', 'gather_with_grad']

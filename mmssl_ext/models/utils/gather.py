@@ -1,17 +1,35 @@
-"""All-gather across processes that keeps the gradient of the local part."""
+"""All-gather across processes with gradients flowing back to every process."""
 from typing import Tuple
 
 import torch
+import torch.distributed as dist
 from mmengine.dist import all_gather, get_rank, get_world_size
 
 
-def gather_keep_local_grad(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
-    """Concatenate ``x`` of every process along dim 0, rank order.
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather forward; backward sums each row's gradient over processes."""
 
-    The other processes' parts are constants here (their own process
-    back-propagates through them); this process's part is ``x`` itself, so
-    gradients flow into it — what a contrastive loss with in-batch negatives
-    needs (SimCLR, DetCon_S).
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.rows, ctx.rank = x.shape[0], get_rank()
+        return torch.cat(all_gather(x.contiguous()), dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
+def gather_with_grad(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+    """Concatenate ``x`` of every process along dim 0, in rank order.
+
+    Differentiable as JAX's ``all_gather`` (the official DetCon code): the
+    backward pass sums, over processes, the gradients that every process's
+    loss sends to a row, and gives each process the sums for its own rows.
+    With DDP's gradient averaging this is the gradient of the mean loss over
+    the gathered batch. (mmpretrain's ``GatherLayer`` keeps only the local
+    process's share, dropping the terms of the negatives it lends to others.)
 
     Args:
         x: (B, ...) with the same B on every process.
@@ -22,7 +40,4 @@ def gather_keep_local_grad(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
     """
     if get_world_size() == 1:
         return x, 0
-    parts = list(all_gather(x.detach()))
-    rank = get_rank()
-    parts[rank] = x
-    return torch.cat(parts, dim=0), rank * x.shape[0]
+    return _GatherWithGrad.apply(x), get_rank() * x.shape[0]
