@@ -315,7 +315,8 @@ def test_lars_excludes_biases_and_norms():
 
 
 @pytest.mark.slow
-def test_mim_and_dist_train_run_detcon(fh_synthetic_root, tmp_path, subprocess_env):
+@pytest.mark.parametrize('config', [DETCON_S, DETCON_B], ids=['detcon-s', 'detcon-b'])
+def test_mim_and_dist_train_run_detcon(config, fh_synthetic_root, tmp_path, subprocess_env):
     root = fh_synthetic_root
     options = [f'train_dataloader.dataset.data_root={root}',
                f'train_dataloader.dataset.pipeline.1.mask_dir={root}/fh_masks/train',
@@ -324,19 +325,20 @@ def test_mim_and_dist_train_run_detcon(fh_synthetic_root, tmp_path, subprocess_e
                'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
                'default_hooks.checkpoint.interval=2']
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run([mim, 'train', 'mmssl_ext', osp.basename(DETCON_B), '--work-dir',
-                           str(tmp_path / 's'), '--cfg-options'] + options,
+    proc = subprocess.run([mim, 'train', 'mmssl_ext', osp.basename(config), '--work-dir',
+                           str(tmp_path / 'mim'), '--cfg-options'] + options,
                           cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert osp.isfile(tmp_path / 's' / 'iter_2.pth')
-    # DetCon_S as 2 gloo processes under DDP: the loss gathers the latents of
-    # both and sends their gradients back across processes.
+    assert 'we find the config file in codebase mmssl_ext' in proc.stdout
+    assert osp.isfile(tmp_path / 'mim' / 'iter_2.pth')
+    # 2 gloo processes under DDP: the loss gathers the latents of both and
+    # (DetCon_S) sends their gradients back across processes.
     env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
-    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DETCON_S, '2',
-                           '--work-dir', str(tmp_path / 'b'), '--cfg-options'] + options,
+    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config, '2',
+                           '--work-dir', str(tmp_path / 'dist'), '--cfg-options'] + options,
                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert 'GPU number: 2' in proc.stdout
-    assert osp.isfile(tmp_path / 'b' / 'iter_2.pth')
+    assert osp.isfile(tmp_path / 'dist' / 'iter_2.pth')
