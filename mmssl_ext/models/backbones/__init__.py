@@ -1,0 +1,3 @@
+from .importance_vit import ImportanceMaskingViT
+
+__all__ = ['ImportanceMaskingViT']

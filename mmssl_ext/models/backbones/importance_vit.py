@@ -1,0 +1,72 @@
+"""ViT for ccMIM: mmpretrain's MAE ViT plus token importance and set encoding."""
+from typing import Optional, Tuple
+
+import torch
+from mmpretrain.models.selfsup.mae import MAEViT
+
+from mmssl_ext.models.utils import cls_attention_row, divide_tokens
+from mmssl_ext.registry import MODELS
+
+
+@MODELS.register_module()
+class ImportanceMaskingViT(MAEViT):
+    """MAE's ViT whose visible/masked division follows token importance.
+
+    ``importance`` runs the current encoder over all tokens without a graph and
+    sums, over all layers, the CLS -> patch attention (softmax, mean over
+    heads), computed from the CLS query alone (:func:`cls_attention_row`).
+    ``encode_set`` encodes any subset of patches with the CLS token, so the
+    visible and the masked set go through the same encoder.
+
+    Args:
+        strategy (str): dividing strategy of :func:`divide_tokens`
+            (``random`` is MAE). Defaults to ``'importance_sampling'``.
+        temperature (float): of the ``gumbel`` strategy. Defaults to 1.0.
+        **kwargs: :class:`mmpretrain.models.selfsup.mae.MAEViT`'s (``arch``,
+            ``img_size``, ``patch_size``, ``mask_ratio`` ...).
+    """
+
+    def __init__(self, strategy: str = 'importance_sampling', temperature: float = 1.0,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.strategy, self.temperature = strategy, temperature
+
+    def _patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, N, D) patch embeddings with their positions."""
+        return self.patch_embed(images)[0] + self.pos_embed[:, 1:, :]
+
+    def _with_cls(self, tokens: torch.Tensor) -> torch.Tensor:
+        cls = (self.cls_token + self.pos_embed[:, :1, :]).expand(tokens.shape[0], -1, -1)
+        return torch.cat([cls, tokens], dim=1)
+
+    @torch.no_grad()
+    def importance(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, N) CLS attention to each patch, summed over layers."""
+        x = self._with_cls(self._patch_tokens(images))
+        scores = x.new_zeros(x.shape[0], x.shape[1] - 1)
+        for layer in self.layers:
+            scores += cls_attention_row(layer.attn, layer.ln1(x))
+            x = layer(x)
+        return scores
+
+    def divide(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The division of each image's patches (see :func:`divide_tokens`)."""
+        b = images.shape[0]
+        n = self.patch_resolution[0] * self.patch_resolution[1]
+        scores = None if self.strategy == 'random' else self.importance(images)
+        return divide_tokens(n, b, self.mask_ratio, self.strategy, scores, self.temperature,
+                             device=images.device)
+
+    def encode_set(self, images: torch.Tensor, ids: torch.Tensor,
+                   tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Encode the patches ``ids`` (B, K) with the CLS token.
+
+        Returns:
+            (B, 1 + K, D) after the final norm; row 0 is the CLS token.
+        """
+        tokens = self._patch_tokens(images) if tokens is None else tokens
+        subset = torch.gather(tokens, 1, ids[..., None].expand(-1, -1, tokens.shape[-1]))
+        x = self._with_cls(subset)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm1(x)

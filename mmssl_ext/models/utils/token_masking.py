@@ -1,0 +1,92 @@
+"""Token importance and visible/masked divisions for masked image modelling (ccMIM).
+
+Conventions follow mmpretrain's MAE (``MAEViT.random_masking``): patches are
+indexed 0..N-1 in raster order; a division returns ``ids_keep`` (B, K) of the
+visible patches, ``ids_masked`` (B, N - K), ``ids_restore`` (B, N) (the
+inverse permutation, for the decoder) and ``mask`` (B, N) with 1 = masked.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STRATEGIES = ('random', 'importance', 'importance_sampling', 'gumbel')
+
+
+def cls_attention_row(attn: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """CLS -> patch attention of one mmpretrain ``MultiheadAttention`` layer.
+
+    Only the CLS query is projected, and only its attention row is formed
+    (B x heads x (N + 1) logits), never the (N + 1)^2 matrix that the fused
+    attention of the forward pass hides.
+
+    Args:
+        attn: the layer's attention (``qkv`` linear, ``num_heads``, ``head_dims``).
+        tokens: (B, 1 + N, D) the layer's *normalised* input (after ``ln1``),
+            CLS first.
+
+    Returns:
+        (B, N) softmax attention of CLS over the patches, mean over heads.
+    """
+    b, n, d = tokens.shape
+    heads, dims = attn.num_heads, attn.head_dims
+    weight, bias = attn.qkv.weight, attn.qkv.bias
+    q_w, k_w = weight[:heads * dims], weight[heads * dims:2 * heads * dims]
+    q_b = bias[:heads * dims] if bias is not None else None
+    k_b = bias[heads * dims:2 * heads * dims] if bias is not None else None
+    q = F.linear(tokens[:, 0], q_w, q_b).view(b, heads, dims)
+    k = F.linear(tokens, k_w, k_b).view(b, n, heads, dims)
+    logits = torch.einsum('bhd,bnhd->bhn', q, k) * dims ** -0.5
+    return logits.softmax(dim=-1)[:, :, 1:].mean(dim=1)
+
+
+def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,
+                  strategy: str = 'importance_sampling',
+                  scores: Optional[torch.Tensor] = None, temperature: float = 1.0,
+                  generator: Optional[torch.Generator] = None,
+                  device=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split each image's patches into a visible and a masked set.
+
+    Every strategy sorts the patches by a key, ascending, and keeps the first
+    ``round(N * (1 - mask_ratio))`` visible:
+
+    * ``random`` (MAE): key u ~ U[0, 1).
+    * ``importance`` (top-k): key = importance; the most attended patches are masked.
+    * ``importance_sampling`` (ccMIM's official rule): key = softmax(s) / softmax(u),
+      u ~ U[0, 1) per patch: important patches tend to be masked, with noise.
+    * ``gumbel``: key = s / temperature + Gumbel noise (Gumbel-top-k sampling of
+      the masked set with probabilities softmax(s / temperature)).
+
+    Args:
+        scores: (B, N) importance (needed by all but ``random``).
+
+    Returns:
+        ``ids_keep`` (B, K), ``ids_masked`` (B, N - K), ``ids_restore`` (B, N),
+        ``mask`` (B, N) float, 1 = masked.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f'strategy must be one of {STRATEGIES}, got {strategy!r}')
+    if not 0 < mask_ratio < 1:
+        raise ValueError(f'mask_ratio must be in (0, 1), got {mask_ratio}')
+    if strategy != 'random' and scores is None:
+        raise ValueError(f'strategy {strategy!r} needs importance scores')
+    device = scores.device if scores is not None else device
+    shape = (batch, num_patches)
+    if strategy == 'random':
+        key = torch.rand(shape, generator=generator, device=device)
+    elif strategy == 'importance':
+        key = scores
+    elif strategy == 'importance_sampling':
+        noise = torch.rand(shape, generator=generator, device=device)
+        key = scores.softmax(dim=-1) / noise.softmax(dim=-1)
+    else:
+        u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1 - 1e-7)
+        key = scores / temperature - torch.log(-torch.log(u))
+    num_keep = int(round(num_patches * (1 - mask_ratio)))
+    ids_shuffle = torch.argsort(key, dim=1)
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    mask = torch.ones(shape, device=ids_shuffle.device)
+    mask[:, :num_keep] = 0
+    mask = torch.gather(mask, 1, ids_restore)
+    return ids_shuffle[:, :num_keep], ids_shuffle[:, num_keep:], ids_restore, mask

@@ -1,0 +1,115 @@
+"""ccMIM's token importance and dividing strategies against direct computations."""
+import math
+
+import pytest
+import torch
+from mmpretrain.models.utils.attention import MultiheadAttention
+
+from mmssl_ext.models.utils import cls_attention_row, divide_tokens
+
+
+def test_cls_row_equals_the_full_attention_matrix():
+    torch.manual_seed(0)
+    attn = MultiheadAttention(embed_dims=24, num_heads=3)
+    tokens = torch.randn(2, 1 + 10, 24)
+    b, n, _ = tokens.shape
+    qkv = attn.qkv(tokens).reshape(b, n, 3, 3, 8).permute(2, 0, 3, 1, 4)
+    q, k = qkv[0], qkv[1]
+    full = (q @ k.transpose(-2, -1) / math.sqrt(8)).softmax(dim=-1)  # (B, H, N, N)
+    torch.testing.assert_close(cls_attention_row(attn, tokens), full[:, :, 0, 1:].mean(dim=1))
+
+
+def test_importance_without_noise_masks_exactly_the_top_patches():
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.2, 0.7, 0.0, 0.6]])
+    keep, masked, restore, mask = divide_tokens(8, 1, 0.75, 'importance', scores)
+    assert sorted(keep[0].tolist()) == [0, 6]
+    assert sorted(masked[0].tolist()) == sorted(torch.topk(scores[0], 6).indices.tolist())
+    assert mask[0].tolist() == [0, 1, 1, 1, 1, 1, 0, 1]
+    torch.testing.assert_close(torch.argsort(restore, dim=1),
+                               torch.cat([keep, masked], dim=1))
+
+
+def test_importance_sampling_matches_the_official_formula():
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.rand(4, 16)
+    keep, masked, _, _ = divide_tokens(16, 4, 0.75, 'importance_sampling', scores,
+                                       generator=gen)
+    noise = torch.rand(4, 16, generator=torch.Generator().manual_seed(3))
+    # Official rule, written out: ratio of the two softmaxes, ascending, lowest 25% visible.
+    ratio = torch.exp(scores) / torch.exp(scores).sum(1, keepdim=True) / (
+        torch.exp(noise) / torch.exp(noise).sum(1, keepdim=True))
+    order = torch.argsort(ratio, dim=1)
+    assert torch.equal(keep, order[:, :4]) and torch.equal(masked, order[:, 4:])
+
+
+def test_random_strategy_has_mae_statistics():
+    gen = torch.Generator().manual_seed(0)
+    _, _, _, mask = divide_tokens(196, 2000, 0.75, 'random', generator=gen)
+    assert (mask.sum(1) == 147).all()  # round(196 * 0.25) = 49 visible
+    # Every patch is masked with probability 0.75, independently of its position.
+    assert (mask.mean(0) - 0.75).abs().max() < 0.05
+
+
+def test_gumbel_follows_the_scores_and_flattens_with_temperature():
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.linspace(0, 4, 16).expand(4000, 16)
+    _, _, _, sharp = divide_tokens(16, 4000, 0.5, 'gumbel', scores, temperature=0.5,
+                                   generator=gen)
+    _, _, _, flat = divide_tokens(16, 4000, 0.5, 'gumbel', scores, temperature=100.0,
+                                  generator=gen)
+    # Higher importance, masked more often; a high temperature is nearly uniform.
+    assert sharp.mean(0)[-1] > 0.95 and sharp.mean(0)[0] < 0.05
+    assert (flat.mean(0) - 0.5).abs().max() < 0.06
+
+
+def test_bad_arguments_are_reported():
+    with pytest.raises(ValueError, match='strategy must be'):
+        divide_tokens(8, 1, 0.5, 'blockwise')
+    with pytest.raises(ValueError, match='needs importance scores'):
+        divide_tokens(8, 1, 0.5, 'importance')
+    with pytest.raises(ValueError, match='mask_ratio'):
+        divide_tokens(8, 1, 1.0, 'random')
+
+
+def _small_vit(**kwargs):
+    from mmssl_ext.models.backbones import ImportanceMaskingViT
+    torch.manual_seed(0)
+    vit = ImportanceMaskingViT(arch=dict(embed_dims=32, num_layers=3, num_heads=4,
+                                         feedforward_channels=64),
+                               img_size=32, patch_size=8, mask_ratio=0.75, **kwargs)
+    vit.init_weights()
+    vit.eval()  # mmpretrain's ViT.train() returns None, so no chaining
+    return vit
+
+
+def test_importance_sums_the_cls_rows_of_every_layer():
+    vit = _small_vit()
+    images = torch.randn(2, 3, 32, 32)
+    # Naive: the full attention matrix of each layer, from the layer's own input.
+    x = vit._with_cls(vit._patch_tokens(images))
+    expected = torch.zeros(2, 16)
+    with torch.no_grad():
+        for layer in vit.layers:
+            h = layer.ln1(x)
+            qkv = layer.attn.qkv(h).reshape(2, 17, 3, 4, 8).permute(2, 0, 3, 1, 4)
+            full = (qkv[0] @ qkv[1].transpose(-2, -1) / math.sqrt(8)).softmax(-1)
+            expected += full[:, :, 0, 1:].mean(1)
+            x = layer(x)
+    scores = vit.importance(images)
+    torch.testing.assert_close(scores, expected)
+    assert not scores.requires_grad
+
+
+def test_random_division_and_set_encoding_reproduce_mae():
+    # With the random strategy and the same noise, encoding the visible set is
+    # what mmpretrain's MAEViT computes.
+    vit = _small_vit(strategy='random')
+    images = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(5)
+    mae_out, mae_mask, mae_restore = vit(images)
+    torch.manual_seed(5)
+    keep, masked, restore, mask = divide_tokens(16, 2, 0.75, 'random')
+    ours = vit.encode_set(images, keep)
+    torch.testing.assert_close(ours, mae_out)
+    torch.testing.assert_close(mask, mae_mask)
+    assert torch.equal(restore, mae_restore)
