@@ -11,22 +11,17 @@ majority id of each feature cell (what the loss pools over: one cell per
         --output work_dirs/browse_detcon.png
 """
 import argparse
-import os
-import os.path as osp
-from typing import List
 
 import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
 from mmengine.visualization import Visualizer
 
-from mmssl_ext.registry import DATASETS
 from mmssl_ext.structures import majority_ids
-from mmssl_ext.utils import register_all_modules
 from mmssl_ext.visualization import colourise_ids, draw_panel, overlay, tile
+from mmssl_ext.visualization.browse import (dataset_and_views, load_browse_config,
+                                            write_png)
 
 VIEW_COLOURS = ((0, 255, 255), (255, 165, 0))
 
@@ -46,14 +41,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _find_step(pipeline: List[dict]) -> int:
-    for i, step in enumerate(pipeline):
-        if step.get('type') == 'DetConViews':
-            return i
-    raise ValueError('the config\'s train pipeline has no DetConViews step; '
-                     'browse_detcon.py draws DetCon configs only')
-
-
 def cell_majority_map(view_ids: np.ndarray, stride: int) -> np.ndarray:
     """(S, S) view ids -> (S, S) ids where each pixel shows its cell's majority id."""
     size = view_ids.shape[0]
@@ -67,13 +54,7 @@ def cell_majority_map(view_ids: np.ndarray, stride: int) -> np.ndarray:
 def browse(cfg: Config, num: int, start: int, seed: int, stride: int,
            panel_size: int) -> np.ndarray:
     """Rows of (original, view 1, view 1 cells, view 2, view 2 cells), RGB uint8."""
-    init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
-    dataset_cfg = cfg.train_dataloader.dataset
-    pipeline = list(dataset_cfg.pipeline)
-    views_step = _find_step(pipeline)
-    dataset_cfg.pipeline = []
-    dataset = DATASETS.build(dataset_cfg)
-    transforms = Compose(pipeline[:views_step + 1])
+    dataset, transforms = dataset_and_views(cfg, 'DetConViews', 'browse_detcon.py')
     vis = Visualizer()
     rows = []
     np.random.seed(seed)
@@ -109,13 +90,9 @@ def browse(cfg: Config, num: int, start: int, seed: int, stride: int,
 
 def main() -> None:
     args = parse_args()
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_browse_config(args.config, args.cfg_options)
     canvas = browse(cfg, args.num, args.start, args.seed, args.stride, args.panel_size)
-    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
-    mmcv.imwrite(mmcv.rgb2bgr(canvas), args.output)
+    write_png(canvas, args.output)
     print(f'wrote {args.output} ({canvas.shape[1]}x{canvas.shape[0]} px)')
 
 

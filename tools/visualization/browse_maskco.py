@@ -11,20 +11,15 @@ with the normalisation mean (``after_norm``: zero after normalisation) or black
         --output work_dirs/browse_maskco.png
 """
 import argparse
-import os
-import os.path as osp
-from typing import List
 
 import mmcv
 import numpy as np
 from mmengine.config import Config, DictAction
-from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
 from mmengine.visualization import Visualizer
 
-from mmssl_ext.registry import DATASETS
-from mmssl_ext.utils import register_all_modules
 from mmssl_ext.visualization import draw_panel, tile
+from mmssl_ext.visualization.browse import (dataset_and_views, load_browse_config,
+                                            write_png)
 
 QUERY_COLOUR, KEY_COLOUR = (0, 255, 255), (255, 165, 0)
 MASK_COLOUR, POSITIVE_COLOUR, NEGATIVE_COLOUR = (255, 255, 0), (0, 200, 0), (230, 30, 30)
@@ -44,24 +39,9 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _find_maskco_step(pipeline: List[dict]) -> int:
-    for i, step in enumerate(pipeline):
-        if step.get('type') == 'MaskCoViews':
-            return i
-    raise ValueError('the config\'s train pipeline has no MaskCoViews step; '
-                     'browse_maskco.py draws MaskCo configs only')
-
-
 def browse(cfg: Config, num: int, start: int, seed: int, panel_size: int) -> np.ndarray:
     """Rows of (original, query view, key view) panels, RGB uint8."""
-    init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
-    dataset_cfg = cfg.train_dataloader.dataset
-    pipeline = list(dataset_cfg.pipeline)
-    # Stop after MaskCoViews: packing would drop the crops drawn on the original.
-    views_step = _find_maskco_step(pipeline)
-    dataset_cfg.pipeline = []
-    dataset = DATASETS.build(dataset_cfg)
-    transforms = Compose(pipeline[:views_step + 1])
+    dataset, transforms = dataset_and_views(cfg, 'MaskCoViews', 'browse_maskco.py')
     mean = np.array(cfg.get('data_preprocessor', {}).get('mean', [0, 0, 0]), dtype=np.uint8)
     vis = Visualizer()
     rows = []
@@ -95,13 +75,9 @@ def browse(cfg: Config, num: int, start: int, seed: int, panel_size: int) -> np.
 
 def main() -> None:
     args = parse_args()
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_browse_config(args.config, args.cfg_options)
     canvas = browse(cfg, args.num, args.start, args.seed, args.panel_size)
-    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
-    mmcv.imwrite(mmcv.rgb2bgr(canvas), args.output)
+    write_png(canvas, args.output)
     print(f'wrote {args.output} ({canvas.shape[1]}x{canvas.shape[0]} px, '
           f'{canvas.shape[0] // (args.panel_size + 6)} samples)')
 

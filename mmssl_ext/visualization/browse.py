@@ -1,0 +1,45 @@
+"""What the browse_* tools share: the config, the dataset and views, the PNG."""
+import os
+import os.path as osp
+from typing import Optional, Tuple
+
+import mmcv
+import numpy as np
+from mmengine.config import Config
+from mmengine.dataset import BaseDataset, Compose
+from mmengine.registry import init_default_scope
+
+
+def load_browse_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """The config with ``--cfg-options`` merged, our modules registered."""
+    from mmssl_ext.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def dataset_and_views(cfg: Config, step_type: str,
+                      tool: str) -> Tuple[BaseDataset, Compose]:
+    """The train dataset (no pipeline) and its pipeline up to ``step_type``.
+
+    The pipeline stops after the views transform: packing would drop the
+    geometry (crops, boxes, ids) the tools draw.
+    """
+    from mmssl_ext.registry import DATASETS
+    init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
+    dataset_cfg = cfg.train_dataloader.dataset
+    pipeline = list(dataset_cfg.pipeline)
+    steps = [i for i, step in enumerate(pipeline) if step.get('type') == step_type]
+    if not steps:
+        raise ValueError(f'the config\'s train pipeline has no {step_type} step; '
+                         f'{tool} draws configs that use it only')
+    dataset_cfg.pipeline = []
+    return DATASETS.build(dataset_cfg), Compose(pipeline[:steps[0] + 1])
+
+
+def write_png(canvas: np.ndarray, path: str) -> None:
+    """Write an RGB canvas."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    mmcv.imwrite(mmcv.rgb2bgr(canvas), path)
