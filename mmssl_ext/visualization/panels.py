@@ -23,7 +23,7 @@ def draw_panel(vis: Visualizer, rgb: np.ndarray, height: int,
     for boxes, colour, width in boxes_and_styles:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         if len(boxes):
-            vis.draw_bboxes(boxes * scale, edge_colors=[colour], line_widths=width)
+            vis.draw_bboxes(boxes * scale, edge_colors=[colour], line_widths=width, alpha=1.0)
     if label:
         vis.draw_texts(label, np.array([4, 4]), colors='white', font_sizes=10,
                        bboxes=dict(facecolor='black', alpha=0.6, pad=1))
