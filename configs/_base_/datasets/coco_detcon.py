@@ -1,14 +1,10 @@
 # Unlabeled COCO train2017 images with precomputed FH masks
 # (tools/dataset_converters/generate_fh_masks.py), DetCon's two aligned views.
 # BYOL's asymmetric augmentation by default (DetCon_B); DetCon_S configs use
-# simclr_train_pipeline.
-dataset_type = 'COCOImageDataset'
-data_root = 'data/coco/'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+# simclr_train_pipeline. The data source and preprocessing are coco_mocov2.py's.
+_base_ = './coco_mocov2.py'
+
+data_root = 'data/coco/'  # as in the base; repeated to build the mask paths below
 
 _byol_colour = [
     dict(type='RandomApply',
@@ -54,15 +50,6 @@ simclr_train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=256,
-    num_workers=8,
-    persistent_workers=True,
     pin_memory=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img_path='train2017/'),
-        pipeline=train_pipeline))
+    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),  # epoch-based
+    dataset=dict(pipeline=train_pipeline))
