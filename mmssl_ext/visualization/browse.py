@@ -1,4 +1,5 @@
 """What the browse_* tools share: the config, the dataset and views, the PNG."""
+import argparse
 import os
 import os.path as osp
 from typing import Optional, Tuple
@@ -8,6 +9,21 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset, Compose
 from mmengine.registry import init_default_scope
+
+
+def add_browse_args(parser: argparse.ArgumentParser, method: str, output: str,
+                    panel_size: int) -> None:
+    """The arguments every browse_* tool takes."""
+    from mmengine.config import DictAction
+    parser.add_argument('config', help=f'a {method} config (its train pipeline is drawn)')
+    parser.add_argument('--output', default=output, help='PNG to write')
+    parser.add_argument('--num', type=int, default=4, help='samples (rows)')
+    parser.add_argument('--start', type=int, default=0, help='first dataset index')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the random views')
+    parser.add_argument('--panel-size', type=int, default=panel_size,
+                        help='display height of each panel, pixels (views are upscaled)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
 
 
 def load_browse_config(path: str, cfg_options: Optional[dict] = None) -> Config:

@@ -15,29 +15,22 @@ import argparse
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.visualization import Visualizer
 
 from mmssl_ext.structures import majority_ids
 from mmssl_ext.visualization import colourise_ids, draw_panel, overlay, tile
-from mmssl_ext.visualization.browse import (dataset_and_views, load_browse_config,
-                                            write_png)
+from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views,
+                                            load_browse_config, write_png)
 
 VIEW_COLOURS = ((0, 255, 255), (255, 165, 0))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='a DetCon config (its train pipeline is drawn)')
-    parser.add_argument('--output', default='work_dirs/browse_detcon.png', help='PNG to write')
-    parser.add_argument('--num', type=int, default=4, help='samples (rows)')
-    parser.add_argument('--start', type=int, default=0, help='first dataset index')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the random views')
+    add_browse_args(parser, 'DetCon', 'work_dirs/browse_detcon.png', panel_size=192)
     parser.add_argument('--stride', type=int, default=32,
                         help='view pixels per feature cell (ResNet C5: 32)')
-    parser.add_argument('--panel-size', type=int, default=192, help='panel height, pixels')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
     return parser.parse_args()
 
 

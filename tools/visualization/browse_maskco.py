@@ -14,12 +14,12 @@ import argparse
 
 import mmcv
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.visualization import Visualizer
 
 from mmssl_ext.visualization import draw_panel, tile
-from mmssl_ext.visualization.browse import (dataset_and_views, load_browse_config,
-                                            write_png)
+from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views,
+                                            load_browse_config, write_png)
 
 QUERY_COLOUR, KEY_COLOUR = (0, 255, 255), (255, 165, 0)
 MASK_COLOUR, POSITIVE_COLOUR, NEGATIVE_COLOUR = (255, 255, 0), (0, 200, 0), (230, 30, 30)
@@ -27,15 +27,7 @@ MASK_COLOUR, POSITIVE_COLOUR, NEGATIVE_COLOUR = (255, 255, 0), (0, 200, 0), (230
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='a MaskCo config (its train pipeline is drawn)')
-    parser.add_argument('--output', default='work_dirs/browse_maskco.png', help='PNG to write')
-    parser.add_argument('--num', type=int, default=4, help='samples (rows)')
-    parser.add_argument('--start', type=int, default=0, help='first dataset index')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the random views')
-    parser.add_argument('--panel-size', type=int, default=256,
-                        help='display height of each panel, pixels (views are upscaled)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_browse_args(parser, 'MaskCo', 'work_dirs/browse_maskco.png', panel_size=256)
     return parser.parse_args()
 
 
