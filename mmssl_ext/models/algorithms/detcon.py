@@ -2,7 +2,6 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
@@ -137,6 +136,6 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
             targets = [
                 self._project(target['neck'], target['backbone'](view)[-1], cells, samples)
                 for view, cells, samples in zip(inputs[:2], cells_per_view, ids)]
-        loss = self.detcon_loss(preds[0], preds[1], F.normalize(targets[0], dim=-1),
-                                F.normalize(targets[1], dim=-1), ids[0], ids[1])
+        # DetConLoss L2-normalises predictions and targets itself.
+        loss = self.detcon_loss(preds[0], preds[1], targets[0], targets[1], ids[0], ids[1])
         return dict(loss=loss)

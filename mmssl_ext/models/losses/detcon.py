@@ -101,12 +101,3 @@ class DetConLoss(nn.Module):
         loss = (_one_direction(pred1, ids1, target2, ids2, target1, first, self.temperature)
                 + _one_direction(pred2, ids2, target1, ids1, target2, first, self.temperature))
         return self.loss_weight * loss
-
-
-def detcon_loss(pred1, pred2, target1, target2, ids1, ids2,
-                temperature: float = 0.1) -> torch.Tensor:
-    """Functional form of :class:`DetConLoss`."""
-    return DetConLoss(temperature)(pred1, pred2, target1, target2, ids1, ids2)
-
-
-
