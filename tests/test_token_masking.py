@@ -50,6 +50,41 @@ def test_random_strategy_has_mae_statistics():
     assert (mask.mean(0) - 0.75).abs().max() < 0.05
 
 
+def _masked_neighbour_fraction(mask: torch.Tensor, side: int) -> float:
+    """Mean, over masked patches, of the fraction of their 4-neighbours masked."""
+    grid = mask.view(-1, side, side).float()
+    padded = torch.nn.functional.pad(grid, (1, 1, 1, 1))
+    inside = torch.nn.functional.pad(torch.ones_like(grid), (1, 1, 1, 1))
+    shifts = [(0, 1), (0, -1), (1, 0), (-1, 0)]
+    masked_nb = sum(padded.roll(s, dims=(1, 2))[:, 1:-1, 1:-1] for s in shifts)
+    count_nb = sum(inside.roll(s, dims=(1, 2))[:, 1:-1, 1:-1] for s in shifts)
+    return float(((masked_nb / count_nb) * grid).sum() / grid.sum())
+
+
+def test_blockwise_masks_contiguous_blocks_of_the_exact_count():
+    gen = torch.Generator().manual_seed(0)
+    # BEiT's setting (40% of 14 x 14) and ccMIM's (75%), blocks of >= 16 patches.
+    for ratio in (0.4, 0.75):
+        _, _, _, blocks = divide_tokens(196, 500, ratio, 'blockwise', generator=gen)
+        _, _, _, random = divide_tokens(196, 500, ratio, 'random', generator=gen)
+        assert (blocks.sum(1) == 196 - round(196 * (1 - ratio))).all()
+        # A masked patch's neighbours are masked far more often than at random
+        # (where the fraction is just the mask ratio).
+        assert _masked_neighbour_fraction(random, 14) == pytest.approx(ratio, abs=0.02)
+        assert _masked_neighbour_fraction(blocks, 14) > ratio + 0.1
+        # Every position is reached (borders less often: blocks must fit, as in BEiT).
+        assert blocks.mean(0).min() > 0.02
+
+
+def test_blockwise_terminates_on_grids_smaller_than_a_block():
+    gen = torch.Generator().manual_seed(0)
+    keep, masked, _, mask = divide_tokens(16, 50, 0.75, 'blockwise', generator=gen,
+                                          grid=(4, 4), min_block=16)
+    assert (mask.sum(1) == 12).all() and keep.shape == (50, 4)
+    with pytest.raises(ValueError, match='patch grid'):
+        divide_tokens(12, 1, 0.5, 'blockwise')
+
+
 def test_gumbel_follows_the_scores_and_flattens_with_temperature():
     gen = torch.Generator().manual_seed(0)
     scores = torch.linspace(0, 4, 16).expand(4000, 16)
@@ -64,7 +99,7 @@ def test_gumbel_follows_the_scores_and_flattens_with_temperature():
 
 def test_bad_arguments_are_reported():
     with pytest.raises(ValueError, match='strategy must be'):
-        divide_tokens(8, 1, 0.5, 'blockwise')
+        divide_tokens(8, 1, 0.5, 'checkerboard')
     with pytest.raises(ValueError, match='needs importance scores'):
         divide_tokens(8, 1, 0.5, 'importance')
     with pytest.raises(ValueError, match='mask_ratio'):
@@ -86,7 +121,7 @@ def test_importance_sums_the_cls_rows_of_every_layer():
     vit = _small_vit()
     images = torch.randn(2, 3, 32, 32)
     # Naive: the full attention matrix of each layer, from the layer's own input.
-    x = vit._with_cls(vit._patch_tokens(images))
+    x = vit._with_cls(vit.patch_tokens(images))
     expected = torch.zeros(2, 16)
     with torch.no_grad():
         for layer in vit.layers:
@@ -109,7 +144,7 @@ def test_random_division_and_set_encoding_reproduce_mae():
     mae_out, mae_mask, mae_restore = vit(images)
     torch.manual_seed(5)
     keep, masked, restore, mask = divide_tokens(16, 2, 0.75, 'random')
-    ours = vit.encode_set(images, keep)
+    ours = vit.encode_set(vit.patch_tokens(images), keep)
     torch.testing.assert_close(ours, mae_out)
     torch.testing.assert_close(mask, mae_mask)
     assert torch.equal(restore, mae_restore)

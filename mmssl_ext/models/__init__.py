@@ -1,8 +1,8 @@
-from .algorithms import DetConB, DetConS, MaskCo
+from .algorithms import CCMIM, DetConB, DetConS, MaskCo
 from .backbones import ImportanceMaskingViT
-from .losses import DetConLoss
+from .losses import CrossBatchInfoNCELoss, DetConLoss
 from .necks import MaskPredictionNeck
 from .wrappers import CPUDistributedDataParallel
 
 __all__ = ['CPUDistributedDataParallel', 'MaskCo', 'MaskPredictionNeck', 'DetConS', 'DetConB',
-           'DetConLoss', 'ImportanceMaskingViT']
+           'DetConLoss', 'ImportanceMaskingViT', 'CCMIM', 'CrossBatchInfoNCELoss']

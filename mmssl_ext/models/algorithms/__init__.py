@@ -1,4 +1,5 @@
+from .ccmim import CCMIM
 from .detcon import DetConB, DetConS
 from .maskco import MaskCo
 
-__all__ = ['MaskCo', 'DetConS', 'DetConB']
+__all__ = ['MaskCo', 'DetConS', 'DetConB', 'CCMIM']

@@ -1,5 +1,5 @@
 """ViT for ccMIM: mmpretrain's MAE ViT plus token importance and set encoding."""
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from mmpretrain.models.selfsup.mae import MAEViT
@@ -31,7 +31,7 @@ class ImportanceMaskingViT(MAEViT):
         super().__init__(**kwargs)
         self.strategy, self.temperature = strategy, temperature
 
-    def _patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
+    def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N, D) patch embeddings with their positions."""
         return self.patch_embed(images)[0] + self.pos_embed[:, 1:, :]
 
@@ -42,11 +42,13 @@ class ImportanceMaskingViT(MAEViT):
     @torch.no_grad()
     def importance(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N) CLS attention to each patch, summed over layers."""
-        x = self._with_cls(self._patch_tokens(images))
+        x = self._with_cls(self.patch_tokens(images))
         scores = x.new_zeros(x.shape[0], x.shape[1] - 1)
-        for layer in self.layers:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
             scores += cls_attention_row(layer.attn, layer.ln1(x))
-            x = layer(x)
+            if i < last:  # the last layer's output is not needed
+                x = layer(x)
         return scores
 
     def divide(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -57,14 +59,13 @@ class ImportanceMaskingViT(MAEViT):
         return divide_tokens(n, b, self.mask_ratio, self.strategy, scores, self.temperature,
                              device=images.device)
 
-    def encode_set(self, images: torch.Tensor, ids: torch.Tensor,
-                   tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Encode the patches ``ids`` (B, K) with the CLS token.
+    def encode_set(self, tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Encode the patches ``ids`` (B, K) of ``tokens`` (B, N, D, from
+        :meth:`patch_tokens`) with the CLS token.
 
         Returns:
             (B, 1 + K, D) after the final norm; row 0 is the CLS token.
         """
-        tokens = self._patch_tokens(images) if tokens is None else tokens
         subset = torch.gather(tokens, 1, ids[..., None].expand(-1, -1, tokens.shape[-1]))
         x = self._with_cls(subset)
         for layer in self.layers:

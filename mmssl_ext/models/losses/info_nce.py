@@ -1,8 +1,13 @@
-"""InfoNCE against a queue of keys, with optional per-query extra negatives."""
-from typing import Optional
+"""InfoNCE: against a queue of keys (MoCo), and across the gathered batch."""
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.dist import all_gather, get_rank, get_world_size
+from torch import nn
+
+from mmssl_ext.models.utils.gather import gather_with_grad
+from mmssl_ext.registry import MODELS
 
 
 def info_nce_logits(query: torch.Tensor, positive_key: torch.Tensor, queue: torch.Tensor,
@@ -37,3 +42,57 @@ def info_nce_loss(query: torch.Tensor, positive_key: torch.Tensor, queue: torch.
     logits = info_nce_logits(query, positive_key, queue, extra_negatives, temperature)
     target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
     return F.cross_entropy(logits, target)
+
+
+@MODELS.register_module()
+class CrossBatchInfoNCELoss(nn.Module):
+    """InfoNCE of queries against the keys of the whole (gathered) batch.
+
+    Query i's positive is key i; every other image's key, on every process,
+    is a negative (MoCo v3's loss, and ccMIM's ``L_NCE`` with the visible-set
+    CLS as query and the masked-set CLS as key). The loss is multiplied by
+    ``2 * temperature``, as MoCo v3 and the official ccMIM code do, so that its
+    gradient scale does not depend on the temperature.
+
+    Args:
+        temperature (float): tau. Defaults to 0.5 (ccMIM's official value).
+        query_negatives (bool): also use the other images' *queries* as
+            negatives (the ccMIM paper's Eq. 7, SimCLR-style; the query's own
+            similarity is excluded). The official code leaves them out.
+            Defaults to False.
+
+    Inputs: ``query`` (B, D) and ``key`` (B, D), any scale (L2-normalised here).
+    Keys get no gradient from other processes (they are gathered without one);
+    a key built without a graph (stop-gradient) gets none at all.
+    """
+
+    def __init__(self, temperature: float = 0.5, query_negatives: bool = False) -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.query_negatives = query_negatives
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        query = F.normalize(query, dim=1)
+        key = F.normalize(key, dim=1)
+        keys, first = _gather(key)
+        logits = query @ keys.t() / self.temperature  # (B, B_all)
+        target = torch.arange(len(query), device=query.device) + first
+        if self.query_negatives:
+            queries, _ = gather_with_grad(query)
+            among_queries = query @ queries.t() / self.temperature
+            self_column = F.one_hot(target, len(queries)).bool()
+            among_queries = among_queries.masked_fill(self_column, float('-inf'))
+            logits = torch.cat([logits, among_queries], dim=1)
+        return F.cross_entropy(logits, target) * (2 * self.temperature)
+
+
+def _gather(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+    """Rows of every process, in rank order, and this process's first row.
+
+    Only the local rows keep their graph (the others arrive without one)."""
+    if get_world_size() == 1:
+        return x, 0
+    rows = all_gather(x.detach().contiguous())
+    rank = get_rank()
+    rows[rank] = x
+    return torch.cat(rows, dim=0), rank * x.shape[0]

@@ -5,13 +5,15 @@ indexed 0..N-1 in raster order; a division returns ``ids_keep`` (B, K) of the
 visible patches, ``ids_masked`` (B, N - K), ``ids_restore`` (B, N) (the
 inverse permutation, for the decoder) and ``mask`` (B, N) with 1 = masked.
 """
+import math
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-STRATEGIES = ('random', 'importance', 'importance_sampling', 'gumbel')
+STRATEGIES = ('random', 'blockwise', 'importance', 'importance_sampling', 'gumbel')
 
 
 def cls_attention_row(attn: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
@@ -41,17 +43,70 @@ def cls_attention_row(attn: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return logits.softmax(dim=-1)[:, :, 1:].mean(dim=1)
 
 
+def blockwise_mask(batch: int, grid: Tuple[int, int], num_masked: int,
+                   min_block: int = 16, min_aspect: float = 0.3,
+                   generator: Optional[torch.Generator] = None,
+                   max_attempts: int = 1000) -> torch.Tensor:
+    """BEiT's block-wise masking: rectangles of patches until ``num_masked``.
+
+    Each step draws a block area uniformly in [min_block, still to mask] and a
+    log-uniform aspect ratio in [min_aspect, 1 / min_aspect], places it at a
+    random position, and keeps it if it adds between 1 and "still to mask"
+    patches (BEiT's rule; ccMIM's ablation uses min_block = 16). Unlike
+    mmpretrain's ``BEiTMaskGenerator`` (a data transform on numpy's global
+    generator, which can loop forever on small grids) this runs on a torch
+    generator and gives up after ``max_attempts`` draws; the caller then tops
+    the mask up at random (:func:`divide_tokens` does).
+
+    Args:
+        grid: (h, w) patches.
+
+    Returns:
+        (B, h * w) bool, at most ``num_masked`` True per row (in practice exactly).
+    """
+    h, w = grid
+    log_aspect = (math.log(min_aspect), -math.log(min_aspect))
+    out = np.zeros((batch, h, w), dtype=bool)  # numpy: cheap per-block slicing
+    for mask in out:
+        count, attempts = 0, 0
+        while count < num_masked and attempts < max_attempts:
+            # draws in chunks: a block usually lands within a few tries
+            for u_area, u_aspect, u_top, u_left in torch.rand(
+                    32, 4, generator=generator).tolist():
+                attempts += 1
+                remaining = num_masked - count
+                low = min(min_block, remaining)
+                area = low + (remaining - low) * u_area
+                aspect = math.exp(log_aspect[0] + (log_aspect[1] - log_aspect[0]) * u_aspect)
+                bh = int(round(math.sqrt(area * aspect)))
+                bw = int(round(math.sqrt(area / aspect)))
+                if not (1 <= bh <= h and 1 <= bw <= w):
+                    continue
+                top, left = int(u_top * (h - bh + 1)), int(u_left * (w - bw + 1))
+                block = mask[top:top + bh, left:left + bw]
+                new = bh * bw - int(block.sum())
+                if 0 < new <= remaining:
+                    block[...] = True
+                    count += new
+                    if count == num_masked:
+                        break
+    return torch.from_numpy(out).flatten(1)
+
+
 def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,
                   strategy: str = 'importance_sampling',
                   scores: Optional[torch.Tensor] = None, temperature: float = 1.0,
                   generator: Optional[torch.Generator] = None,
-                  device=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                  device=None, grid: Optional[Tuple[int, int]] = None,
+                  min_block: int = 16) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split each image's patches into a visible and a masked set.
 
     Every strategy sorts the patches by a key, ascending, and keeps the first
     ``round(N * (1 - mask_ratio))`` visible:
 
     * ``random`` (MAE): key u ~ U[0, 1).
+    * ``blockwise`` (BEiT): key = block mask (:func:`blockwise_mask`) + u / 2,
+      so the blocks are masked (topped up at random if they fall short).
     * ``importance`` (top-k): key = importance; the most attended patches are masked.
     * ``importance_sampling`` (ccMIM's official rule): key = softmax(s) / softmax(u),
       u ~ U[0, 1) per patch: important patches tend to be masked, with noise.
@@ -59,7 +114,9 @@ def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,
       the masked set with probabilities softmax(s / temperature)).
 
     Args:
-        scores: (B, N) importance (needed by all but ``random``).
+        scores: (B, N) importance (needed by all but ``random`` and ``blockwise``).
+        grid: (h, w) patch grid of ``blockwise``; defaults to a square.
+        min_block: smallest block of ``blockwise``, in patches.
 
     Returns:
         ``ids_keep`` (B, K), ``ids_masked`` (B, N - K), ``ids_restore`` (B, N),
@@ -69,12 +126,23 @@ def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,
         raise ValueError(f'strategy must be one of {STRATEGIES}, got {strategy!r}')
     if not 0 < mask_ratio < 1:
         raise ValueError(f'mask_ratio must be in (0, 1), got {mask_ratio}')
-    if strategy != 'random' and scores is None:
+    if strategy not in ('random', 'blockwise') and scores is None:
         raise ValueError(f'strategy {strategy!r} needs importance scores')
     device = scores.device if scores is not None else device
     shape = (batch, num_patches)
+    num_keep = int(round(num_patches * (1 - mask_ratio)))
     if strategy == 'random':
         key = torch.rand(shape, generator=generator, device=device)
+    elif strategy == 'blockwise':
+        if grid is None:
+            side = math.isqrt(num_patches)
+            if side * side != num_patches:
+                raise ValueError(f'blockwise needs the patch grid of {num_patches} patches')
+            grid = (side, side)
+        blocks = blockwise_mask(batch, grid, num_patches - num_keep, min_block,
+                                generator=generator)
+        noise = torch.rand(shape, generator=generator) / 2
+        key = (blocks.float() + noise).to(device)
     elif strategy == 'importance':
         key = scores
     elif strategy == 'importance_sampling':
@@ -83,7 +151,6 @@ def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,
     else:
         u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1 - 1e-7)
         key = scores / temperature - torch.log(-torch.log(u))
-    num_keep = int(round(num_patches * (1 - mask_ratio)))
     ids_shuffle = torch.argsort(key, dim=1)
     ids_restore = torch.argsort(ids_shuffle, dim=1)
     mask = torch.ones(shape, device=ids_shuffle.device)
