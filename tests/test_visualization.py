@@ -74,3 +74,52 @@ def test_cell_majority_map_matches_majority_ids():
     assert (cells[:, :32] == 0).all() and (cells[:, 32:] == 5).all()
     from mmssl_ext.structures import majority_ids
     assert majority_ids(torch.from_numpy(ids)[None].long(), (2, 2)).tolist() == [[0, 5, 0, 5]]
+
+
+CCMIM_TINY = osp.join(REPO_ROOT, 'configs', 'ccmim', 'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')
+
+
+def test_browse_ccmim_draws_importance_division_and_reconstruction(tmp_path, synthetic_root,
+                                                                   subprocess_env):
+    out = tmp_path / 'ccmim.png'
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_ccmim.py'),
+         CCMIM_TINY, '--num', '2', '--panel-size', '96', '--output', str(out),
+         '--cfg-options', f'train_dataloader.dataset.data_root={synthetic_root}'],
+        cwd=str(tmp_path), env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    canvas = mmcv.imread(str(out), channel_order='rgb')
+    # 2 rows of 4 square panels: crop, importance, division, reconstruction.
+    assert canvas.shape[:2] == (2 * (96 + 6), 4 * 96 + 3 * 6)
+
+
+def test_browse_ccmim_analysis_keeps_visible_patches_and_masks_the_ratio():
+    import importlib.util
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.registry import MODELS
+    from mmssl_ext.utils import register_all_modules
+    spec = importlib.util.spec_from_file_location(
+        'browse_ccmim', osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_ccmim.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    register_all_modules(init_default_scope=False)
+    init_default_scope('mmssl_ext')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(CCMIM_TINY).model)
+    model.init_weights()
+    model.eval()
+    model.backbone.strategy = 'importance'  # top-k: the division follows the scores exactly
+    inputs = torch.randn(3, 3, 64, 64)
+    scores, mask, recon = tool.analyse(model, inputs)
+    assert scores.shape == mask.shape == (3, 64) and (mask.sum(1) == 48).all()
+    # The importance shown is the one that divided: the masked set is its top 48.
+    top = torch.zeros_like(mask).scatter_(1, scores.topk(48, dim=1).indices, 1.0)
+    assert torch.equal(mask, top)
+    patches = model.head.patchify
+    visible = ~mask.bool()
+    torch.testing.assert_close(patches(recon)[visible], patches(inputs)[visible])
+    assert not torch.allclose(patches(recon)[~visible], patches(inputs)[~visible])

@@ -43,10 +43,11 @@ class ImportanceMaskingViT(MAEViT):
     def importance(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N) CLS attention to each patch, summed over layers."""
         x = self._with_cls(self.patch_tokens(images))
-        scores = x.new_zeros(x.shape[0], x.shape[1] - 1)
+        # fp32 even under AMP: the division sorts these sums
+        scores = x.new_zeros(x.shape[0], x.shape[1] - 1, dtype=torch.float32)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            scores += cls_attention_row(layer.attn, layer.ln1(x))
+            scores += cls_attention_row(layer.attn, layer.ln1(x)).float()
             if i < last:  # the last layer's output is not needed
                 x = layer(x)
         return scores
