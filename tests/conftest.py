@@ -57,3 +57,20 @@ def fh_synthetic_root(synthetic_root) -> str:
                           '--scales', '200', '--nproc', '1'])
     assert status == 0
     return synthetic_root
+
+
+@pytest.fixture(scope='session')
+def pretrained_r18(tmp_path_factory, small_run_options) -> str:
+    """A pretraining checkpoint (MoCo v2, ResNet-18, 2 iterations on the
+    synthetic scenes) made by tools/train.py, for the transfer tests."""
+    import subprocess
+    work_dir = str(tmp_path_factory.mktemp('pretrained_r18'))
+    options = [o for o in small_run_options if not o.startswith(('train_cfg', 'default_hooks'))]
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), SMALL_CONFIG, '--work-dir',
+         work_dir, '--cfg-options', *options, 'train_cfg.max_iters=2',
+         'default_hooks.checkpoint.interval=2'],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return osp.join(work_dir, 'iter_2.pth')

@@ -1,6 +1,7 @@
 from .gather import gather_with_grad
+from .pretrained_init import PretrainedBackboneInit, load_with_report
 from .region_pooling import boxes_to_rois, region_features
 from .token_masking import cls_attention_row, divide_tokens
 
 __all__ = ['boxes_to_rois', 'region_features', 'gather_with_grad', 'cls_attention_row',
-           'divide_tokens']
+           'divide_tokens', 'PretrainedBackboneInit', 'load_with_report']

@@ -1,0 +1,107 @@
+"""Loading pretrained backbone weights downstream, with a report that cannot be missed."""
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.logging import print_log
+from torch import nn
+
+from mmssl_ext.registry import WEIGHT_INITIALIZERS
+
+
+@WEIGHT_INITIALIZERS.register_module(name='PretrainedBackbone')
+class PretrainedBackboneInit:
+    """mmengine's ``Pretrained`` init, checked: a short report, and a loud failure.
+
+    Loads the tensors under ``prefix`` of a checkpoint (a pretraining run's,
+    or one made by ``tools/model_converters/extract_backbone.py``, which keeps
+    the ``backbone.`` prefix) into the module. Then prints one line: how many
+    of the module's tensors came from the checkpoint, and the first few
+    missing, unexpected and shape-mismatched keys. Raises when the module
+    received nothing: a wrong prefix, a checkpoint of another architecture, or
+    none given, would otherwise train from scratch silently.
+
+    Used from any OpenMMLab scope (mmdet, mmseg, mmpretrain) as
+    ``init_cfg=dict(type='mmssl_ext.PretrainedBackbone', checkpoint=...)``,
+    with ``custom_imports=dict(imports=['mmssl_ext.models'])``. Loading stays
+    ``weights_only=True`` (``mmssl_ext.compat`` allow-lists what mmengine
+    checkpoints hold).
+
+    Args:
+        checkpoint (str): path or URL of the checkpoint.
+        prefix (str): key prefix of the module's tensors in it. Defaults to
+            ``'backbone.'``.
+        map_location (str): Defaults to ``'cpu'``.
+        min_loaded (float): fail when fewer than this fraction of the
+            module's tensors are loaded. Defaults to 0 (fail only on none);
+            1.0 demands all.
+    """
+
+    def __init__(self, checkpoint: Optional[str], prefix: str = 'backbone.',
+                 map_location: str = 'cpu', min_loaded: float = 0.0) -> None:
+        self.checkpoint = checkpoint
+        self.prefix = prefix if prefix.endswith('.') or not prefix else prefix + '.'
+        self.map_location = map_location
+        self.min_loaded = min_loaded
+
+    def __call__(self, module: nn.Module) -> None:
+        import mmssl_ext.compat  # noqa: F401  (weights_only allow-list)
+        from mmengine.runner.checkpoint import _load_checkpoint
+        if not self.checkpoint:
+            raise ValueError(
+                'PretrainedBackbone: no checkpoint given. Pass the pretrained weights, e.g. '
+                '--cfg-options model.backbone.init_cfg.checkpoint=work_dirs/run/epoch_200.pth')
+        loaded = _load_checkpoint(self.checkpoint, map_location=self.map_location)
+        state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
+        report = load_with_report(module, state, self.prefix)
+        name = type(module).__name__
+        summary = (f'PretrainedBackbone: {name} <- {self.checkpoint} (prefix '
+                   f'{self.prefix!r}): {report["loaded"]}/{report["total"]} tensors loaded'
+                   f'{_listing("missing", report["missing"])}'
+                   f'{_listing("unexpected", report["unexpected"])}'
+                   f'{_listing("shape mismatch", report["mismatched"])}')
+        if report['loaded'] == 0 or report['loaded'] < self.min_loaded * report['total']:
+            prefixes = sorted({k.split('.')[0] + '.' for k in state})[:8]
+            raise RuntimeError(
+                f'{summary}. The {name} received {"nothing" if not report["loaded"] else "too little"}'
+                f' from the checkpoint: check the prefix (the checkpoint\'s top-level '
+                f'prefixes are {prefixes}) and that it holds this architecture.')
+        print_log(summary, logger='current')
+        if hasattr(module, '_params_init_info'):
+            from mmengine.model.weight_init import update_init_info
+            update_init_info(module, init_info=f'PretrainedBackbone: load from {self.checkpoint}')
+
+
+def load_with_report(module: nn.Module, state: Dict[str, torch.Tensor],
+                     prefix: str) -> Dict[str, object]:
+    """Copy ``state[prefix + key]`` into ``module``'s ``key`` where shapes match.
+
+    Returns:
+        ``loaded`` and ``total`` counts of the module's state tensors (BN's
+        ``num_batches_tracked`` counters not counted);
+        ``missing`` (the module's keys left as they were), ``unexpected``
+        (checkpoint keys under the prefix the module lacks) and ``mismatched``
+        (``key: checkpoint shape vs module shape``) lists.
+    """
+    own = module.state_dict()
+    wanted = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    matched, mismatched = {}, []
+    for key, value in wanted.items():
+        if key in own:
+            if tuple(own[key].shape) == tuple(value.shape):
+                matched[key] = value
+            else:
+                mismatched.append(f'{key}: {tuple(value.shape)} vs {tuple(own[key].shape)}')
+    module.load_state_dict(matched, strict=False)
+    # BN's step counters match any checkpoint's: they are no evidence of a load.
+    counted = [k for k in own if not k.endswith('num_batches_tracked')]
+    bad_shape = {m.split(':')[0] for m in mismatched}
+    return dict(loaded=sum(k in matched for k in counted), total=len(counted),
+                missing=[k for k in counted if k not in matched and k not in bad_shape],
+                unexpected=[k for k in wanted if k not in own], mismatched=mismatched)
+
+
+def _listing(what: str, keys: List[str], shown: int = 3) -> str:
+    if not keys:
+        return ''
+    more = f' (+{len(keys) - shown} more)' if len(keys) > shown else ''
+    return f'; {len(keys)} {what}: {", ".join(keys[:shown])}{more}'

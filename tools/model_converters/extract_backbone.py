@@ -1,0 +1,87 @@
+"""Keep only the backbone of a pretraining checkpoint, for downstream fine-tuning.
+
+Keeps ``backbone.*`` (prefix kept, so ``init_cfg=dict(type='mmssl_ext.PretrainedBackbone',
+prefix='backbone.')`` and mmengine's ``Pretrained`` with ``prefix='backbone.'`` read
+both this file and the raw checkpoint); drops heads, necks, queues, momentum
+and EMA copies, optimizer and message hub; keeps ``meta`` (with the source
+path and the kept/dropped counts added).
+
+    python tools/model_converters/extract_backbone.py \
+        work_dirs/maskco/iter_500000.pth work_dirs/maskco/backbone.pth
+    # detectron2's format (a pickle of numpy arrays, ResNet names converted):
+    python tools/model_converters/extract_backbone.py IN.pth OUT.pkl --detectron2
+"""
+import argparse
+import os
+import os.path as osp
+import pickle
+import sys
+
+import torch
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('checkpoint', help='pretraining checkpoint (mmengine format)')
+    parser.add_argument('output', help='where to write the backbone')
+    parser.add_argument('--prefix', default='backbone.',
+                        help='key prefix of the backbone in the checkpoint')
+    parser.add_argument('--detectron2', action='store_true',
+                        help='write detectron2\'s pickle format (ResNet backbones only)')
+    return parser.parse_args()
+
+
+def extract(checkpoint: dict, prefix: str = 'backbone.') -> dict:
+    """The backbone part of a loaded checkpoint, as a new checkpoint dict."""
+    state = checkpoint.get('state_dict', checkpoint)
+    kept = {k: v for k, v in state.items() if k.startswith(prefix)}
+    if not kept:
+        prefixes = sorted({k.split('.')[0] + '.' for k in state})
+        raise ValueError(f'no key starts with {prefix!r}; the checkpoint\'s prefixes are '
+                         f'{prefixes}: pass the backbone\'s with --prefix')
+    meta = dict(checkpoint.get('meta', {}) or {})
+    meta.update(extracted_prefix=prefix, kept_tensors=len(kept),
+                dropped_tensors=len(state) - len(kept))
+    return dict(meta=meta, state_dict=kept)
+
+
+# torchvision/mmpretrain ResNet names -> detectron2's (the MoCo/DetCon convention).
+_D2_RENAMES = (('layer1', 'res2'), ('layer2', 'res3'), ('layer3', 'res4'), ('layer4', 'res5'),
+               ('bn1', 'conv1.norm'), ('bn2', 'conv2.norm'), ('bn3', 'conv3.norm'),
+               ('downsample.0', 'shortcut'), ('downsample.1', 'shortcut.norm'))
+
+
+def to_detectron2(backbone: dict, prefix: str = 'backbone.') -> dict:
+    """detectron2's pickled weights from an extracted ResNet backbone."""
+    converted = {}
+    for key, value in backbone['state_dict'].items():
+        name = key[len(prefix):]
+        if name.endswith('num_batches_tracked'):
+            continue
+        if not name.startswith('layer'):
+            name = 'stem.' + name
+        for old, new in _D2_RENAMES:
+            name = name.replace(old, new)
+        converted[name] = value.detach().cpu().numpy()
+    return dict(model=converted, __author__='mmssl_ext', matching_heuristics=True)
+
+
+def main() -> None:
+    args = parse_args()
+    sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+    import mmssl_ext.compat  # noqa: F401  (weights_only allow-list of mmengine checkpoints)
+    checkpoint = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
+    backbone = extract(checkpoint, args.prefix)
+    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
+    if args.detectron2:
+        with open(args.output, 'wb') as f:
+            pickle.dump(to_detectron2(backbone, args.prefix), f)
+    else:
+        torch.save(backbone, args.output)
+    meta = backbone['meta']
+    print(f'{args.output}: kept {meta["kept_tensors"]} tensors under {args.prefix!r}, '
+          f'dropped {meta["dropped_tensors"]}')
+
+
+if __name__ == '__main__':
+    main()
