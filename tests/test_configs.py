@@ -14,6 +14,9 @@ from .conftest import REPO_ROOT
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 ALL_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
 TOP_CONFIGS = [c for c in ALL_CONFIGS if '_base_' not in c.split(osp.sep)]
+# Downstream evaluations (configs/benchmarks/): mmdet/mmseg/mmpretrain configs.
+BENCHMARK_CONFIGS = [c for c in TOP_CONFIGS if 'benchmarks' in c.split(osp.sep)]
+PRETRAIN_CONFIGS = [c for c in TOP_CONFIGS if c not in BENCHMARK_CONFIGS]
 
 
 def test_config_file_names_are_unique():
@@ -24,7 +27,7 @@ def test_config_file_names_are_unique():
     assert len(TOP_CONFIGS) >= 4
 
 
-@pytest.mark.parametrize('path', TOP_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))
+@pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))
 def test_config_parses_and_builds_model(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmssl_ext'
@@ -36,7 +39,7 @@ def test_config_parses_and_builds_model(path):
     assert hasattr(model, 'backbone')
 
 
-@pytest.mark.parametrize('path', TOP_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))
+@pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))
 def test_config_train_pipeline_builds(path):
     # Catches misspelt transform arguments, which only surface when data loads.
     from mmssl_ext.registry import TRANSFORMS
@@ -56,5 +59,38 @@ def test_every_config_is_in_a_metafile_of_the_model_index():
             for model in yaml.safe_load(f)['Models']:
                 assert osp.isfile(osp.join(REPO_ROOT, model['Config'])), model['Config']
                 listed.add(osp.normpath(model['Config']))
-    unlisted = {osp.relpath(c, REPO_ROOT) for c in TOP_CONFIGS} - listed
+    unlisted = {osp.relpath(c, REPO_ROOT) for c in PRETRAIN_CONFIGS} - listed
     assert not unlisted, f'configs missing from the metafiles: {sorted(unlisted)}'
+
+
+@pytest.mark.parametrize('path', BENCHMARK_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))
+def test_benchmark_config_builds_in_its_library_with_the_checked_backbone_init(path):
+    import importlib
+
+    from mmengine.registry import MODELS as ROOT_MODELS
+    from mmengine.registry import TRANSFORMS as ROOT_TRANSFORMS
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
+    for module in cfg.custom_imports['imports']:
+        importlib.import_module(module)
+    assert 'mmssl_ext.models' in cfg.custom_imports['imports']
+    # The pretrained weights come from one place, checked.
+    init_cfgs = [m.init_cfg for m in _walk_dicts(cfg.model)
+                 if isinstance(m.get('init_cfg'), dict)
+                 and 'PretrainedBackbone' in m.init_cfg.get('type', '')]
+    assert init_cfgs and all(c.checkpoint is None for c in init_cfgs)
+    init_default_scope(cfg.default_scope)
+    model = ROOT_MODELS.build(cfg.model)
+    assert hasattr(model, 'backbone')
+    for step in cfg.train_dataloader.dataset.get('pipeline', []):
+        assert ROOT_TRANSFORMS.build(step) is not None
+
+
+def _walk_dicts(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk_dicts(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _walk_dicts(value)

@@ -162,3 +162,26 @@ def test_mmdet_mask_rcnn_trains_from_the_pretrained_backbone(pretrained_r18, syn
     _assert_fully_loaded(proc.stdout, 'ResNet')
     assert 'coco/bbox_mAP' in proc.stdout  # mmdet's evaluation ran
     _downstream_backbone_equals_pretrained(str(tmp_path / 'det' / 'iter_2.pth'), pretrained_r18)
+
+
+@pytest.mark.slow
+def test_mmseg_fcn_trains_from_the_pretrained_backbone(pretrained_r18, synthetic_root, tmp_path,
+                                                       subprocess_env):
+    config = osp.join(BENCHMARKS, 'mmsegmentation', 'fcn_r18-d8_1xb4-20i_synthetic.py')
+    root = synthetic_root + '/'
+    # Our wrapper (one process: GPUS=1), which runs mmseg's train.py through
+    # mim and hands the checkpoint to the backbone's init_cfg.
+    env = dict(subprocess_env, WORK_DIR=str(tmp_path / 'seg'))
+    proc = subprocess.run(
+        ['bash', osp.join(TOOLS, 'benchmarks', 'mmsegmentation', 'mim_dist_train.sh'), config,
+         pretrained_r18, '1', '--cfg-options',
+         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+         'val_dataloader.dataset.indices=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2', 'optim_wrapper.optimizer.lr=0.0',
+         'param_scheduler.0.eta_min=0.0'],
+        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    _assert_fully_loaded(proc.stdout, 'ResNet')
+    assert 'mIoU' in proc.stdout  # mmseg's evaluation ran
+    _downstream_backbone_equals_pretrained(str(tmp_path / 'seg' / 'iter_2.pth'), pretrained_r18)
