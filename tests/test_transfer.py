@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from mmssl_ext.models.utils import PretrainedBackboneInit
+from mmssl_ext.models.utils import PretrainedBackboneInit, load_with_report
 
 from .conftest import REPO_ROOT
 
@@ -185,3 +185,53 @@ def test_mmseg_fcn_trains_from_the_pretrained_backbone(pretrained_r18, synthetic
     _assert_fully_loaded(proc.stdout, 'ResNet')
     assert 'mIoU' in proc.stdout  # mmseg's evaluation ran
     _downstream_backbone_equals_pretrained(str(tmp_path / 'seg' / 'iter_2.pth'), pretrained_r18)
+
+
+@pytest.mark.slow
+def test_mmpretrain_linear_probe_trains_on_the_frozen_pretrained_backbone(
+        pretrained_r18, synthetic_root, tmp_path, subprocess_env):
+    config = osp.join(BENCHMARKS, 'classification', 'resnet18-conv5_1xb32-linear-20i_synthetic.py')
+    root = synthetic_root + '/'
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    proc = subprocess.run(
+        [mim, 'train', 'mmpretrain', config, '--work-dir', str(tmp_path / 'cls'),
+         '--cfg-options', f'model.backbone.init_cfg.checkpoint={pretrained_r18}',
+         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+         'train_dataloader.batch_size=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2'],
+        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    _assert_fully_loaded(proc.stdout, 'ResNet')
+    assert 'accuracy/top1' in proc.stdout
+    # Frozen (the lr is not 0): the probe trained only its head.
+    _downstream_backbone_equals_pretrained(str(tmp_path / 'cls' / 'iter_2.pth'), pretrained_r18)
+
+
+def test_ccmim_encoder_loads_fully_into_mmpretrain_vit(tmp_path):
+    # ccMIM's backbone is mmpretrain's MAEViT plus methods: its weights are a
+    # VisionTransformer's, which the linear and fine-tuning benchmarks build.
+    from mmengine.config import Config
+    from mmpretrain.models import VisionTransformer
+
+    from mmssl_ext.registry import MODELS
+    from mmssl_ext.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    init_default_scope('mmssl_ext')
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'ccmim',
+                                   'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py'))
+    ccmim = MODELS.build(cfg.model)
+    ccmim.init_weights()
+    torch.save(dict(state_dict=ccmim.state_dict()), str(tmp_path / 'ccmim.pth'))
+    vit = VisionTransformer(arch=dict(cfg.model.backbone.arch), img_size=64, patch_size=8,
+                            out_type='cls_token')
+    _fresh_logger()
+    PretrainedBackboneInit(str(tmp_path / 'ccmim.pth'), min_loaded=1.0)(vit)
+    torch.testing.assert_close(vit.layers[0].attn.qkv.weight,
+                               ccmim.backbone.layers[0].attn.qkv.weight)
+    torch.testing.assert_close(vit.pos_embed, ccmim.backbone.pos_embed)
+    # With averaged patch tokens, the new norm after pooling is all that is missing.
+    averaged = VisionTransformer(arch=dict(cfg.model.backbone.arch), img_size=64, patch_size=8,
+                                 out_type='avg_featmap')
+    report = load_with_report(averaged, ccmim.state_dict(), 'backbone.')
+    assert report['missing'] == ['ln2.weight', 'ln2.bias'] and not report['mismatched']

@@ -27,6 +27,10 @@ KEYS="model.backbone.init_cfg.checkpoint ${CHECKPOINT_KEYS:-}"
 OPTIONS=()
 for key in $KEYS; do OPTIONS+=("$key=$PRETRAIN"); done
 MIM=${MIM:-mim}
+if ! command -v "$MIM" > /dev/null; then
+    echo "mim_train.sh: '$MIM' not found: activate the environment (source .venv/bin/activate)" >&2
+    exit 2
+fi
 if [ -n "${PARTITION:-}" ]; then
     LAUNCH=(--launcher slurm --gpus "$GPUS" --gpus-per-node "${GPUS_PER_NODE:-8}"
             --partition "$PARTITION" --srun-args "${SRUN_ARGS:-}")
