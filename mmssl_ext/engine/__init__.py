@@ -1,1 +1,4 @@
-"""Engine parts of mmssl_ext (hooks, loops); filled by the method issues."""
+"""Engine parts of mmssl_ext (hooks)."""
+from .hooks import KNNMonitorHook
+
+__all__ = ['KNNMonitorHook']
