@@ -235,3 +235,43 @@ def test_ccmim_encoder_loads_fully_into_mmpretrain_vit(tmp_path):
                                  out_type='avg_featmap')
     report = load_with_report(averaged, ccmim.state_dict(), 'backbone.')
     assert report['missing'] == ['ln2.weight', 'ln2.bias'] and not report['mismatched']
+
+
+@pytest.mark.slow
+def test_mmdet_c4_on_voc_format_loads_backbone_and_res5_head(pretrained_r18, synthetic_root,
+                                                            tmp_path, subprocess_env):
+    # The scenes as VOC trees (our converter), then the C4 protocol through
+    # our wrapper: one checkpoint for the backbone and for the res5 head.
+    converter = osp.join(TOOLS, 'dataset_converters', 'coco_to_voc.py')
+    for split, voc_split in (('train', 'trainval'), ('val', 'test')):
+        proc = subprocess.run(
+            [sys.executable, converter,
+             osp.join(synthetic_root, 'annotations', f'instances_{split}.json'),
+             osp.join(synthetic_root, 'images', split),
+             str(tmp_path / 'voc' / split / 'VOC2007'), '--split', voc_split],
+            capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    config = osp.join(BENCHMARKS, 'mmdetection', 'faster-rcnn_r18-c4_1xb4-20i_synthetic-voc.py')
+    env = dict(subprocess_env, WORK_DIR=str(tmp_path / 'det'),
+               CHECKPOINT_KEYS='model.roi_head.shared_head.init_cfg.checkpoint')
+    proc = subprocess.run(
+        ['bash', osp.join(TOOLS, 'benchmarks', 'mmdetection', 'mim_dist_train.sh'), config,
+         pretrained_r18, '1', '--cfg-options',
+         f'train_dataloader.dataset.data_root={tmp_path}/voc/train/',
+         f'val_dataloader.dataset.data_root={tmp_path}/voc/val/',
+         'val_dataloader.dataset.indices=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2', 'optim_wrapper.optimizer.lr=0.0'],
+        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    _assert_fully_loaded(proc.stdout, 'ResNet')  # C4: layer1-3 (layer4 unexpected)
+    assert 'PretrainedBackbone: ResLayerExtraNorm <- ' in proc.stdout
+    assert 'missing: norm.weight, norm.bias' in proc.stdout  # the extra norm is new
+    assert 'pascal_voc/mAP' in proc.stdout
+    downstream, source = _state(str(tmp_path / 'det' / 'iter_2.pth')), _state(pretrained_r18)
+    for key in ('layer1.0.conv1.weight', 'layer3.1.conv2.weight'):
+        torch.testing.assert_close(downstream['backbone.' + key], source['backbone.' + key])
+    # res5 of the shared head is the pretrained backbone's layer4
+    for key in ('layer4.0.conv1.weight', 'layer4.1.conv2.weight'):
+        torch.testing.assert_close(downstream['roi_head.shared_head.' + key],
+                                   source['backbone.' + key])
