@@ -275,3 +275,39 @@ def test_mmdet_c4_on_voc_format_loads_backbone_and_res5_head(pretrained_r18, syn
     for key in ('layer4.0.conv1.weight', 'layer4.1.conv2.weight'):
         torch.testing.assert_close(downstream['roi_head.shared_head.' + key],
                                    source['backbone.' + key])
+
+
+@pytest.mark.slow
+def test_a_project_outside_the_repo_inherits_our_benchmark_config(pretrained_r18, synthetic_root,
+                                                                 tmp_path, subprocess_env):
+    # Someone else's mmdet project: its own config file, in its own folder,
+    # inherits ours through the installed configs (no copy), changes a loss
+    # weight, and trains with mmdet's tools.
+    config_dir = subprocess.run([sys.executable, '-m', 'mmssl_ext', 'config-dir'],
+                                cwd=str(tmp_path), env=subprocess_env, capture_output=True,
+                                text=True, timeout=60).stdout.strip()
+    assert osp.isfile(osp.join(config_dir, 'benchmarks', 'mmdetection',
+                               'mask-rcnn_r18_fpn_1xb4-20i_synthetic.py'))
+    project = tmp_path / 'their_project' / 'configs'
+    project.mkdir(parents=True)
+    (project / 'my_mask_rcnn.py').write_text(
+        "_base_ = '{{$MMSSL_EXT_CONFIGS:}}/benchmarks/mmdetection/"
+        "mask-rcnn_r18_fpn_1xb4-20i_synthetic.py'\n"
+        "model = dict(roi_head=dict(bbox_head=dict(loss_bbox=dict(loss_weight=2.0))))\n")
+    env = dict(subprocess_env, MMSSL_EXT_CONFIGS=config_dir)
+    root = synthetic_root + '/'
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    proc = subprocess.run(
+        [mim, 'train', 'mmdet', str(project / 'my_mask_rcnn.py'), '--work-dir',
+         str(tmp_path / 'work'), '--cfg-options',
+         f'model.backbone.init_cfg.checkpoint={pretrained_r18}',
+         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+         'val_dataloader.dataset.indices=4',
+         f'val_evaluator.ann_file={root}annotations/instances_val.json',
+         'train_cfg.max_iters=1', 'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1'],
+        cwd=str(tmp_path / 'their_project'), env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    _assert_fully_loaded(proc.stdout, 'ResNet')
+    dumped = (tmp_path / 'work' / 'my_mask_rcnn.py').read_text()
+    assert 'loss_weight=2.0' in dumped and 'mmssl_ext.PretrainedBackbone' in dumped
