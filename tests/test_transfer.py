@@ -311,3 +311,23 @@ def test_a_project_outside_the_repo_inherits_our_benchmark_config(pretrained_r18
     _assert_fully_loaded(proc.stdout, 'ResNet')
     dumped = (tmp_path / 'work' / 'my_mask_rcnn.py').read_text()
     assert 'loss_weight=2.0' in dumped and 'mmssl_ext.PretrainedBackbone' in dumped
+
+
+def test_knn_eval_tool_scores_a_pretraining_checkpoint(pretrained_r18, synthetic_root, tmp_path,
+                                                      subprocess_env):
+    from .conftest import SMALL_CONFIG
+    tool = osp.join(TOOLS, 'benchmarks', 'classification', 'knn_eval.py')
+    proc = subprocess.run([sys.executable, tool, SMALL_CONFIG, pretrained_r18, '--data-root',
+                           synthetic_root, '--linear'],
+                          cwd=str(tmp_path), env=subprocess_env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'kNN top-1 (k 20, T 0.07):' in proc.stdout and '(24 train, 12 val, 512-d)' in proc.stdout
+    assert 'linear top-1:' in proc.stdout
+    # A checkpoint of another model is refused, not scored as random weights.
+    other = tmp_path / 'other.pth'
+    torch.save(dict(state_dict={'encoder.w': torch.zeros(2)}), str(other))
+    proc = subprocess.run([sys.executable, tool, SMALL_CONFIG, str(other), '--data-root',
+                           synthetic_root], cwd=str(tmp_path), env=subprocess_env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and 'no backbone weight matches' in proc.stderr

@@ -1,4 +1,5 @@
-from .probe import (extract_features, knn_accuracy, linear_probe_accuracy,
+from .probe import (dataset_features, extract_features, knn_accuracy, linear_probe_accuracy,
                     load_object_crops)
 
-__all__ = ['extract_features', 'knn_accuracy', 'linear_probe_accuracy', 'load_object_crops']
+__all__ = ['dataset_features', 'extract_features', 'knn_accuracy', 'linear_probe_accuracy',
+           'load_object_crops']

@@ -152,3 +152,35 @@ def linear_probe_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
     with torch.no_grad():
         pred = (xte @ weight + bias).argmax(1)
     return (pred == test_labels).float().mean().item() * 100
+
+
+@torch.no_grad()
+def dataset_features(model: nn.Module, loader) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Frozen features and labels of a labelled split, through a model's own
+    data preprocessor and ``extract_feat`` (unmasked, for MAE-style models).
+
+    Args:
+        model: an mmpretrain-style model (``data_preprocessor``, ``extract_feat``).
+        loader: yields collated batches whose data samples carry ``gt_label``
+            (mmpretrain classification datasets).
+
+    Returns:
+        (N, C) L2-normalised features: the last output, global-average-pooled
+        when a feature map (ResNet C5), the mean of the patch tokens when a ViT
+        token sequence (B, 1 + N, C), as is when a vector; and (N,) labels.
+    """
+    was_training = model.training
+    model.eval()
+    feats, labels = [], []
+    for batch in loader:
+        data = model.data_preprocessor(batch, False)
+        out = model.extract_feat(data['inputs'])
+        out = out[-1] if isinstance(out, (tuple, list)) else out
+        if out.dim() == 4:
+            out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        elif out.dim() == 3:  # CLS first
+            out = out[:, 1:].mean(dim=1)
+        feats.append(F.normalize(out.float().flatten(1), dim=1).cpu())
+        labels.append(torch.cat([ds.gt_label for ds in data['data_samples']]).cpu())
+    model.train(was_training)
+    return torch.cat(feats), torch.cat(labels).long()

@@ -2,12 +2,11 @@
 from typing import Dict, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.dist import barrier, broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmssl_ext.evaluation import knn_accuracy, linear_probe_accuracy
+from mmssl_ext.evaluation import dataset_features, knn_accuracy, linear_probe_accuracy
 from mmssl_ext.registry import HOOKS
 
 
@@ -88,23 +87,5 @@ class KNNMonitorHook(Hook):
         return {name.replace('_top1', '/top1'): value for name, value in scores.items()}
 
     @staticmethod
-    @torch.no_grad()
     def _features(model, loader) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(N, C) L2-normalised backbone features and (N,) labels of a split."""
-        was_training = model.training
-        model.eval()
-        feats, labels = [], []
-        for batch in loader:
-            data = model.data_preprocessor(batch, False)
-            # the algorithm's own unmasked features (MAE-style models mask in
-            # backbone.forward unless told not to)
-            out = model.extract_feat(data['inputs'])
-            out = out[-1] if isinstance(out, (tuple, list)) else out
-            if out.dim() == 4:  # (B, C, h, w) feature map
-                out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-            elif out.dim() == 3:  # (B, 1 + N, C) ViT tokens, CLS first: mean of patches
-                out = out[:, 1:].mean(dim=1)
-            feats.append(F.normalize(out.float().flatten(1), dim=1).cpu())
-            labels.append(torch.cat([ds.gt_label for ds in data['data_samples']]).cpu())
-        model.train(was_training)
-        return torch.cat(feats), torch.cat(labels).long()
+        return dataset_features(model, loader)
