@@ -3,7 +3,6 @@ reduction to MAE, and training runs (Runner, mim, torchrun)."""
 import json
 import math
 import os.path as osp
-import random
 import subprocess
 import sys
 
@@ -16,6 +15,8 @@ from mmengine.registry import init_default_scope
 from mmssl_ext.models.losses import CrossBatchInfoNCELoss
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils import register_all_modules
+
+from .conftest import run_mim_and_dist_train
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = osp.join(REPO_ROOT, 'configs', 'ccmim', 'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')
@@ -262,21 +263,5 @@ def test_short_training_run_has_finite_falling_loss(tmp_path, synthetic_root, su
 
 @pytest.mark.slow
 def test_mim_and_dist_train_run_ccmim(tmp_path, synthetic_root, subprocess_env):
-    options = _options(synthetic_root, 2)
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run([mim, 'train', 'mmssl_ext', osp.basename(TINY), '--work-dir',
-                           str(tmp_path / 'mim'), '--cfg-options'] + options,
-                          cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert 'we find the config file in codebase mmssl_ext' in proc.stdout
-    assert osp.isfile(tmp_path / 'mim' / 'iter_2.pth')
-    # 2 gloo processes under DDP: the masked-set keys are gathered across them.
-    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
-    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), TINY, '2',
-                           '--work-dir', str(tmp_path / 'dist'), '--cfg-options'] + options,
-                          cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert 'GPU number: 2' in proc.stdout
-    assert osp.isfile(tmp_path / 'dist' / 'iter_2.pth')
+    # Under DDP the masked-set keys are gathered across the 2 processes.
+    run_mim_and_dist_train(TINY, _options(synthetic_root, 2), tmp_path, subprocess_env)

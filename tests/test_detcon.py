@@ -6,8 +6,6 @@ import json
 import math
 import os
 import os.path as osp
-import random
-import subprocess
 import sys
 
 import mmcv
@@ -25,7 +23,7 @@ from mmssl_ext.datasets.transforms import (DetConViews, GridMasks, InstanceMasks
                                            LoadFHMasks)
 from mmssl_ext.registry import MODELS
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, run_mim_and_dist_train
 
 DETCON_S = osp.join(REPO_ROOT, 'configs', 'detcon', 'detcon-s_r18_1xb32-600i_synthetic.py')
 DETCON_B = osp.join(REPO_ROOT, 'configs', 'detcon', 'detcon-b_r18_1xb32-600i_synthetic.py')
@@ -324,21 +322,6 @@ def test_mim_and_dist_train_run_detcon(config, fh_synthetic_root, tmp_path, subp
                'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
                'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
                'default_hooks.checkpoint.interval=2']
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run([mim, 'train', 'mmssl_ext', osp.basename(config), '--work-dir',
-                           str(tmp_path / 'mim'), '--cfg-options'] + options,
-                          cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert 'we find the config file in codebase mmssl_ext' in proc.stdout
-    assert osp.isfile(tmp_path / 'mim' / 'iter_2.pth')
-    # 2 gloo processes under DDP: the loss gathers the latents of both and
-    # (DetCon_S) sends their gradients back across processes.
-    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
-    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config, '2',
-                           '--work-dir', str(tmp_path / 'dist'), '--cfg-options'] + options,
-                          cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert 'GPU number: 2' in proc.stdout
-    assert osp.isfile(tmp_path / 'dist' / 'iter_2.pth')
+    # Under DDP the loss gathers the latents of both processes and (DetCon_S)
+    # sends their gradients back across them.
+    run_mim_and_dist_train(config, options, tmp_path, subprocess_env)

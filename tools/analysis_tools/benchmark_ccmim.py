@@ -43,9 +43,9 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_step_time import benchmark, cpu_norms, one_batch  # noqa: E402
+from benchmark_step_time import (benchmark, build_for_training, cpu_norms,  # noqa: E402
+                                 one_batch)
 
-from mmssl_ext.models.utils import cls_attention_row  # noqa: E402
 from mmssl_ext.utils import register_all_modules  # noqa: E402
 
 
@@ -125,16 +125,7 @@ def saved_activation_bytes(cfg: Config, data: dict, device: str, patch=None) -> 
     """Bytes of the tensors autograd saves for the backward of one training
     step: the activation memory, on any device (storage shared by several
     saved tensors counted once)."""
-    from mmengine.optim import build_optim_wrapper
-
-    from mmssl_ext.registry import MODELS
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model).to(device)
-    model.init_weights()
-    if patch is not None:
-        patch(model)
-    model.train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    model, optim_wrapper = build_for_training(cfg, device, patch)
     storages = {}
 
     def pack(tensor):

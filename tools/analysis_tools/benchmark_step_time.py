@@ -129,16 +129,23 @@ def view_size(data: dict) -> int:
     return int(data['inputs'][0].shape[-1])
 
 
-def benchmark(cfg: Config, data: dict, device: str, iters: int, warmup: int,
-              patch: Optional[Callable[[nn.Module], None]] = None) -> List[float]:
-    """Seconds of each timed ``train_step``; ``patch`` may alter the built model."""
+def build_for_training(cfg: Config, device: str,
+                       patch: Optional[Callable[[nn.Module], None]] = None):
+    """The config's model (seeded init, ``patch`` applied, train mode) and its
+    optimizer wrapper."""
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(device)
     model.init_weights()
     if patch is not None:
         patch(model)
     model.train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    return model, build_optim_wrapper(model, cfg.optim_wrapper)
+
+
+def benchmark(cfg: Config, data: dict, device: str, iters: int, warmup: int,
+              patch: Optional[Callable[[nn.Module], None]] = None) -> List[float]:
+    """Seconds of each timed ``train_step``; ``patch`` may alter the built model."""
+    model, optim_wrapper = build_for_training(cfg, device, patch)
     times = []
     for step in range(warmup + iters):
         if device.startswith('cuda'):
