@@ -331,3 +331,65 @@ def test_knn_eval_tool_scores_a_pretraining_checkpoint(pretrained_r18, synthetic
                            synthetic_root], cwd=str(tmp_path), env=subprocess_env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and 'no backbone weight matches' in proc.stderr
+
+
+def test_vit_position_embedding_is_resized_to_the_downstream_grid():
+    # Pretrained on an 8 x 8 grid, fine-tuned on 12 x 12 (mmseg's MAE backbone,
+    # which UperNet uses): resized as mmpretrain resizes, everything else loaded.
+    from mmpretrain.models import VisionTransformer
+    from mmpretrain.models.utils import resize_pos_embed
+    from mmseg.models.backbones import MAE
+    torch.manual_seed(0)
+    arch = dict(embed_dims=96, num_layers=2, num_heads=3, feedforward_channels=384)
+    vit = VisionTransformer(arch=arch, img_size=64, patch_size=8)
+    vit.pos_embed.data.normal_()
+    state = {'backbone.' + k: v for k, v in vit.state_dict().items()}
+    seg = MAE(img_size=(96, 96), patch_size=8, embed_dims=96, num_layers=2, num_heads=3,
+              out_indices=[1])
+    report = load_with_report(seg, state, 'backbone.')
+    assert not report['mismatched'] and report['unexpected'] == ['ln1.weight', 'ln1.bias']
+    torch.testing.assert_close(seg.pos_embed, resize_pos_embed(vit.pos_embed, (8, 8), (12, 12)))
+    torch.testing.assert_close(seg.layers[1].attn.qkv.weight, vit.layers[1].attn.qkv.weight)
+    # new in mmseg's MAE: layer scales and (zero-initialised) relative position tables
+    assert all('gamma' in k or 'relative_position' in k for k in report['missing'])
+
+
+@pytest.fixture(scope='module')
+def pretrained_ccmim(tmp_path_factory, synthetic_root):
+    """A ccMIM checkpoint (the tiny ViT, 2 iterations on the synthetic scenes)."""
+    work_dir = str(tmp_path_factory.mktemp('pretrained_ccmim'))
+    config = osp.join(REPO_ROOT, 'configs', 'ccmim', 'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')
+    proc = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir', work_dir,
+         '--cfg-options', f'train_dataloader.dataset.data_root={synthetic_root}',
+         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+         'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return osp.join(work_dir, 'iter_2.pth')
+
+
+@pytest.mark.slow
+def test_mmseg_upernet_vit_trains_from_a_ccmim_checkpoint(pretrained_ccmim, synthetic_root,
+                                                          tmp_path, subprocess_env):
+    from mmpretrain.models.utils import resize_pos_embed
+    config = osp.join(BENCHMARKS, 'mmsegmentation', 'upernet_vit-tiny-p8_1xb4-20i_synthetic.py')
+    root = synthetic_root + '/'
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    proc = subprocess.run(
+        [mim, 'train', 'mmsegmentation', config, '--work-dir', str(tmp_path / 'seg'),
+         '--cfg-options', f'model.backbone.init_cfg.checkpoint={pretrained_ccmim}',
+         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+         'val_dataloader.dataset.indices=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2', 'optim_wrapper.optimizer.lr=0.0',
+         'param_scheduler.0.eta_min=0.0'],
+        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert 'PretrainedBackbone: MAE <- ' in proc.stdout and 'mIoU' in proc.stdout
+    assert 'shape mismatch' not in proc.stdout.split('PretrainedBackbone: MAE')[1][:2000]
+    downstream, source = _state(str(tmp_path / 'seg' / 'iter_2.pth')), _state(pretrained_ccmim)
+    torch.testing.assert_close(downstream['backbone.layers.3.attn.qkv.weight'],
+                               source['backbone.layers.3.attn.qkv.weight'])
+    torch.testing.assert_close(downstream['backbone.pos_embed'],
+                               resize_pos_embed(source['backbone.pos_embed'], (8, 8), (12, 12)))

@@ -1,4 +1,5 @@
 """Loading pretrained backbone weights downstream, with a report that cannot be missed."""
+import math
 from typing import Dict, List, Optional
 
 import torch
@@ -14,7 +15,8 @@ class PretrainedBackboneInit:
 
     Loads the tensors under ``prefix`` of a checkpoint (a pretraining run's,
     or one made by ``tools/model_converters/extract_backbone.py``, which keeps
-    the ``backbone.`` prefix) into the module. Then prints one line: how many
+    the ``backbone.`` prefix) into the module. A ViT's ``pos_embed`` is resized
+    to the module's patch grid (pretrained at 224 px, fine-tuned at 512). Then prints one line: how many
     of the module's tensors came from the checkpoint, and the first few
     missing, unexpected and shape-mismatched keys. Raises when the module
     received nothing: a wrong prefix, a checkpoint of another architecture, or
@@ -86,6 +88,8 @@ def load_with_report(module: nn.Module, state: Dict[str, torch.Tensor],
     wanted = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     matched, mismatched = {}, []
     for key, value in wanted.items():
+        if key in own and key.endswith('pos_embed'):
+            value = _resized_pos_embed(value, own[key])
         if key in own:
             if tuple(own[key].shape) == tuple(value.shape):
                 matched[key] = value
@@ -98,6 +102,24 @@ def load_with_report(module: nn.Module, state: Dict[str, torch.Tensor],
     return dict(loaded=sum(k in matched for k in counted), total=len(counted),
                 missing=[k for k in counted if k not in matched and k not in bad_shape],
                 unexpected=[k for k in wanted if k not in own], mismatched=mismatched)
+
+
+def _resized_pos_embed(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """A ViT's (1, extra + h * w, C) position embedding resized (bicubic, as
+    mmpretrain's ``resize_pos_embed``) to the target's square grid, when only
+    the grid differs (pretrained at 224 px, fine-tuned at 512 px ...);
+    anything else is returned as it is."""
+    from mmpretrain.models.utils import resize_pos_embed
+    if value.dim() != 3 or target.dim() != 3 or value.shape[-1] != target.shape[-1] \
+            or value.shape[1] == target.shape[1]:
+        return value
+    src_side = int(math.isqrt(value.shape[1]))
+    extra = value.shape[1] - src_side ** 2
+    dst_side = int(math.isqrt(target.shape[1] - extra)) if target.shape[1] > extra else 0
+    if extra > 1 or dst_side ** 2 + extra != target.shape[1]:
+        return value
+    return resize_pos_embed(value, (src_side, src_side), (dst_side, dst_side),
+                            num_extra_tokens=extra).to(value.dtype)
 
 
 def _listing(what: str, keys: List[str], shown: int = 3) -> str:
