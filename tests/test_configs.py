@@ -82,6 +82,12 @@ def test_benchmark_config_builds_in_its_library_with_the_checked_backbone_init(p
     init_default_scope(cfg.default_scope)
     model = ROOT_MODELS.build(cfg.model)
     assert hasattr(model, 'backbone')
+    from mmengine.optim import build_optim_wrapper
+    optim_cfg = dict(cfg.optim_wrapper)
+    if optim_cfg.get('type') == 'AmpOptimWrapper':  # needs a GPU; the constructor is tested
+        optim_cfg.update(type='OptimWrapper')
+        optim_cfg.pop('loss_scale', None)
+    assert build_optim_wrapper(model, optim_cfg) is not None
     for step in cfg.train_dataloader.dataset.get('pipeline', []):
         assert ROOT_TRANSFORMS.build(step) is not None
 

@@ -393,3 +393,27 @@ def test_mmseg_upernet_vit_trains_from_a_ccmim_checkpoint(pretrained_ccmim, synt
                                source['backbone.layers.3.attn.qkv.weight'])
     torch.testing.assert_close(downstream['backbone.pos_embed'],
                                resize_pos_embed(source['backbone.pos_embed'], (8, 8), (12, 12)))
+
+
+@pytest.mark.slow
+def test_mmdet_mask_rcnn_vit_sfp_trains_from_a_ccmim_checkpoint(pretrained_ccmim, synthetic_root,
+                                                               tmp_path, subprocess_env):
+    config = osp.join(BENCHMARKS, 'mmdetection', 'mask-rcnn_vit-tiny-p8_sfp_1xb4-20i_synthetic.py')
+    root = synthetic_root + '/'
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    proc = subprocess.run(
+        [mim, 'train', 'mmdet', config, '--work-dir', str(tmp_path / 'det'), '--cfg-options',
+         f'model.backbone.init_cfg.checkpoint={pretrained_ccmim}',
+         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+         'val_dataloader.dataset.indices=4',
+         f'val_evaluator.ann_file={root}annotations/instances_val.json',
+         'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
+         'optim_wrapper.optimizer.lr=0.0'],
+        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    _assert_fully_loaded(proc.stdout, 'VisionTransformer')  # pos_embed resized 8x8 -> 8x8 (64 px)
+    assert 'coco/segm_mAP' in proc.stdout
+    downstream, source = _state(str(tmp_path / 'det' / 'iter_2.pth')), _state(pretrained_ccmim)
+    torch.testing.assert_close(downstream['backbone.layers.2.ffn.layers.0.0.weight'],
+                               source['backbone.layers.2.ffn.layers.0.0.weight'])
