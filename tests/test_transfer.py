@@ -417,3 +417,17 @@ def test_mmdet_mask_rcnn_vit_sfp_trains_from_a_ccmim_checkpoint(pretrained_ccmim
     downstream, source = _state(str(tmp_path / 'det' / 'iter_2.pth')), _state(pretrained_ccmim)
     torch.testing.assert_close(downstream['backbone.layers.2.ffn.layers.0.0.weight'],
                                source['backbone.layers.2.ffn.layers.0.0.weight'])
+
+
+def test_simple_feature_pyramid_gives_strides_4_to_64():
+    from mmssl_ext.models.detection import SimpleFeaturePyramid
+    x = torch.randn(2, 96, 8, 8)  # a stride-16 map of a 128 px image
+    outs = SimpleFeaturePyramid(96, 32, norm_cfg=dict(type='BN'))((x, ))
+    assert [tuple(o.shape[-2:]) for o in outs] == [(32, 32), (16, 16), (8, 8), (4, 4), (2, 2)]
+    assert all(o.shape[1] == 32 for o in outs)
+    # 8 px patches: a stride-8 map, the same strides with scales (2, 1, 0.5, 0.25)
+    outs = SimpleFeaturePyramid(96, 32, scales=(2, 1, 0.5, 0.25), num_outs=4,
+                                norm_cfg=dict(type='BN'))((torch.randn(1, 96, 16, 16), ))
+    assert [tuple(o.shape[-2:]) for o in outs] == [(32, 32), (16, 16), (8, 8), (4, 4)]
+    with pytest.raises(ValueError, match='scales'):
+        SimpleFeaturePyramid(96, scales=(3, ))
