@@ -431,3 +431,33 @@ def test_simple_feature_pyramid_gives_strides_4_to_64():
     assert [tuple(o.shape[-2:]) for o in outs] == [(32, 32), (16, 16), (8, 8), (4, 4)]
     with pytest.raises(ValueError, match='scales'):
         SimpleFeaturePyramid(96, scales=(3, ))
+
+
+def test_vit_layer_decay_constructor_scales_lr_by_depth():
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS as ROOT_MODELS
+    cfg = Config.fromfile(osp.join(BENCHMARKS, 'mmdetection', 'mask-rcnn_vit-base-p16_sfp_1x_coco.py'))
+    for module in cfg.custom_imports['imports']:
+        importlib.import_module(module)
+    init_default_scope('mmdet')
+    model = ROOT_MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    group_of = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
+    named = dict(model.named_parameters())
+
+    def lr(name):
+        return group_of[id(named[name])]['lr']
+
+    base = 3e-4
+    assert lr('backbone.layers.0.attn.qkv.weight') == pytest.approx(base * 0.75 ** 12)
+    assert lr('backbone.layers.11.ffn.layers.1.weight') == pytest.approx(base * 0.75)
+    assert lr('backbone.patch_embed.projection.weight') == pytest.approx(base * 0.75 ** 13)
+    assert lr('roi_head.bbox_head.fc_cls.weight') == pytest.approx(base)
+    assert group_of[id(named['backbone.pos_embed'])]['weight_decay'] == 0
+    assert group_of[id(named['backbone.layers.3.ln1.weight'])]['weight_decay'] == 0
+    assert group_of[id(named['backbone.layers.3.attn.qkv.weight'])]['weight_decay'] == 0.05
+    assert sum(len(g['params']) for g in wrapper.optimizer.param_groups) == \
+        sum(p.requires_grad for p in model.parameters())
