@@ -461,3 +461,31 @@ def test_vit_layer_decay_constructor_scales_lr_by_depth():
     assert group_of[id(named['backbone.layers.3.attn.qkv.weight'])]['weight_decay'] == 0.05
     assert sum(len(g['params']) for g in wrapper.optimizer.param_groups) == \
         sum(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_mmpretrain_vit_finetune_from_a_ccmim_checkpoint(pretrained_ccmim, synthetic_root,
+                                                         tmp_path, subprocess_env):
+    import re
+    config = osp.join(BENCHMARKS, 'classification', 'vit-tiny-p8_1xb32-finetune-20i_synthetic.py')
+    root = synthetic_root + '/'
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    proc = subprocess.run(
+        [mim, 'train', 'mmpretrain', config, '--work-dir', str(tmp_path / 'ft'),
+         '--cfg-options', f'model.backbone.init_cfg.checkpoint={pretrained_ccmim}',
+         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+         'train_dataloader.batch_size=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2', 'optim_wrapper.optimizer.lr=0.0'],
+        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    # MAE's fine-tuning pools the patch tokens through a new norm (ln2): all
+    # else comes from the checkpoint.
+    [(loaded, total)] = re.findall(r'PretrainedBackbone: VisionTransformer <- .*?: '
+                                   r'(\d+)/(\d+) tensors loaded; 2 missing: ln2.weight, ln2.bias',
+                                   proc.stdout)
+    assert int(loaded) == int(total) - 2
+    assert 'accuracy/top1' in proc.stdout
+    downstream, source = _state(str(tmp_path / 'ft' / 'iter_2.pth')), _state(pretrained_ccmim)
+    torch.testing.assert_close(downstream['backbone.layers.1.attn.proj.weight'],
+                               source['backbone.layers.1.attn.proj.weight'])
