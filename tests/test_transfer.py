@@ -304,7 +304,8 @@ def test_a_project_outside_the_repo_inherits_our_benchmark_config(pretrained_r18
          f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
          'val_dataloader.dataset.indices=4',
          f'val_evaluator.ann_file={root}annotations/instances_val.json',
-         'train_cfg.max_iters=1', 'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1'],
+         'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+         'default_hooks.checkpoint.interval=1'],
         cwd=str(tmp_path / 'their_project'), env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:]
@@ -439,7 +440,8 @@ def test_vit_layer_decay_constructor_scales_lr_by_depth():
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import MODELS as ROOT_MODELS
-    cfg = Config.fromfile(osp.join(BENCHMARKS, 'mmdetection', 'mask-rcnn_vit-base-p16_sfp_1x_coco.py'))
+    cfg = Config.fromfile(osp.join(BENCHMARKS, 'mmdetection',
+                                   'mask-rcnn_vit-base-p16_sfp_1x_coco.py'))
     for module in cfg.custom_imports['imports']:
         importlib.import_module(module)
     init_default_scope('mmdet')

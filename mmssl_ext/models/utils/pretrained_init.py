@@ -16,7 +16,8 @@ class PretrainedBackboneInit:
     Loads the tensors under ``prefix`` of a checkpoint (a pretraining run's,
     or one made by ``tools/model_converters/extract_backbone.py``, which keeps
     the ``backbone.`` prefix) into the module. A ViT's ``pos_embed`` is resized
-    to the module's patch grid (pretrained at 224 px, fine-tuned at 512). Then prints one line: how many
+    to the module's patch grid (pretrained at 224 px, fine-tuned at 512).
+    Then prints one line: how many
     of the module's tensors came from the checkpoint, and the first few
     missing, unexpected and shape-mismatched keys. Raises when the module
     received nothing: a wrong prefix, a checkpoint of another architecture, or
@@ -63,10 +64,11 @@ class PretrainedBackboneInit:
                    f'{_listing("shape mismatch", report["mismatched"])}')
         if report['loaded'] == 0 or report['loaded'] < self.min_loaded * report['total']:
             prefixes = sorted({k.split('.')[0] + '.' for k in state})[:8]
+            amount = 'nothing' if not report['loaded'] else 'too little'
             raise RuntimeError(
-                f'{summary}. The {name} received {"nothing" if not report["loaded"] else "too little"}'
-                f' from the checkpoint: check the prefix (the checkpoint\'s top-level '
-                f'prefixes are {prefixes}) and that it holds this architecture.')
+                f'{summary}. The {name} received {amount} from the checkpoint: check the '
+                f'prefix (the checkpoint\'s top-level prefixes are {prefixes}) and that it '
+                'holds this architecture.')
         print_log(summary, logger='current')
         if hasattr(module, '_params_init_info'):
             from mmengine.model.weight_init import update_init_info

@@ -98,7 +98,8 @@ def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,
                   scores: Optional[torch.Tensor] = None, temperature: float = 1.0,
                   generator: Optional[torch.Generator] = None,
                   device=None, grid: Optional[Tuple[int, int]] = None,
-                  min_block: int = 16) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                  min_block: int = 16
+                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split each image's patches into a visible and a masked set.
 
     Every strategy sorts the patches by a key, ascending, and keeps the first
