@@ -75,9 +75,14 @@ def test_benchmark_config_builds_in_its_library_with_the_checked_backbone_init(p
         importlib.import_module(module)
     assert 'mmssl_ext.models' in cfg.custom_imports['imports']
     # The pretrained weights come from one place, checked.
+    # mmssl_ext's checked initializer: as 'Pretrained' in our scope (applied
+    # after the submodules' own init), or by its own name for backbones with
+    # a 'Pretrained' loader of their own (mmseg's MAE).
     init_cfgs = [m.init_cfg for m in _walk_dicts(cfg.model)
                  if isinstance(m.get('init_cfg'), dict)
-                 and 'PretrainedBackbone' in m.init_cfg.get('type', '')]
+                 and ((m.init_cfg.get('type') == 'Pretrained'
+                       and m.init_cfg.get('_scope_') == 'mmssl_ext')
+                      or m.init_cfg.get('type') == 'mmssl_ext.PretrainedBackbone')]
     assert init_cfgs and all(c.checkpoint is None for c in init_cfgs)
     init_default_scope(cfg.default_scope)
     model = ROOT_MODELS.build(cfg.model)

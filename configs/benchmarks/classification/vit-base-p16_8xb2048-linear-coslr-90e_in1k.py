@@ -13,5 +13,5 @@ custom_imports = dict(imports=['mmssl_ext.models'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         out_type='avg_featmap',
-        init_cfg=dict(_delete_=True, type='mmssl_ext.PretrainedBackbone', checkpoint=None,
+        init_cfg=dict(_delete_=True, type='Pretrained', _scope_='mmssl_ext', checkpoint=None,
                       prefix='backbone.')))

@@ -13,7 +13,8 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py'
 custom_imports = dict(imports=['mmssl_ext.models'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
-pretrained_init = dict(type='mmssl_ext.PretrainedBackbone', checkpoint=None, prefix='backbone.')
+pretrained_init = dict(type='Pretrained', _scope_='mmssl_ext', checkpoint=None,
+                       prefix='backbone.')
 model = dict(
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                            bgr_to_rgb=True),

@@ -21,7 +21,7 @@ model = dict(
         frozen_stages=-1,
         norm_cfg=norm_cfg,
         norm_eval=False,
-        init_cfg=dict(_delete_=True, type='mmssl_ext.PretrainedBackbone', checkpoint=None,
+        init_cfg=dict(_delete_=True, type='Pretrained', _scope_='mmssl_ext', checkpoint=None,
                       prefix='backbone.')),
     neck=dict(norm_cfg=norm_cfg),
     roi_head=dict(

@@ -25,7 +25,7 @@ model = dict(
         drop_path_rate=0.1,
         out_type='featmap',
         final_norm=True,
-        init_cfg=dict(type='mmssl_ext.PretrainedBackbone', checkpoint=None,
+        init_cfg=dict(type='Pretrained', _scope_='mmssl_ext', checkpoint=None,
                       prefix='backbone.')),
     neck=dict(_delete_=True, type='SimpleFeaturePyramid', in_channels=768, out_channels=256,
               norm_cfg=norm_cfg),

@@ -11,7 +11,7 @@ model = dict(
         _delete_=True, type='mmpretrain.VisionTransformer',
         arch=dict(embed_dims=96, num_layers=4, num_heads=3, feedforward_channels=384),
         img_size=128, patch_size=8, out_type='featmap',
-        init_cfg=dict(type='mmssl_ext.PretrainedBackbone', checkpoint=None,
+        init_cfg=dict(type='Pretrained', _scope_='mmssl_ext', checkpoint=None,
                       prefix='backbone.')),
     # 8 px patches: the map is at stride 8, hence the scales for strides 4-32
     neck=dict(_delete_=True, type='SimpleFeaturePyramid', in_channels=96, out_channels=256,

@@ -20,7 +20,7 @@ model = dict(
         type='ResNet',
         depth=50,
         norm_eval=False,
-        init_cfg=dict(type='mmssl_ext.PretrainedBackbone', checkpoint=None,
+        init_cfg=dict(type='Pretrained', _scope_='mmssl_ext', checkpoint=None,
                       prefix='backbone.')))
 
 max_iters = 30000

@@ -9,6 +9,7 @@ from torch import nn
 from mmssl_ext.registry import WEIGHT_INITIALIZERS
 
 
+@WEIGHT_INITIALIZERS.register_module(name='Pretrained')
 @WEIGHT_INITIALIZERS.register_module(name='PretrainedBackbone')
 class PretrainedBackboneInit:
     """mmengine's ``Pretrained`` init, checked: a short report, and a loud failure.
@@ -23,9 +24,17 @@ class PretrainedBackboneInit:
     received nothing: a wrong prefix, a checkpoint of another architecture, or
     none given, would otherwise train from scratch silently.
 
-    Used from any OpenMMLab scope (mmdet, mmseg, mmpretrain) as
-    ``init_cfg=dict(type='mmssl_ext.PretrainedBackbone', checkpoint=...)``,
-    with ``custom_imports=dict(imports=['mmssl_ext.models'])``. Loading stays
+    Used from any OpenMMLab scope (mmdet, mmseg, mmpretrain), with
+    ``custom_imports=dict(imports=['mmssl_ext.models'])``, as
+    ``init_cfg=dict(type='Pretrained', _scope_='mmssl_ext', checkpoint=...)``.
+    The name matters: mmengine applies an init named ``Pretrained`` *after*
+    the submodules' own ``init_weights`` (which would otherwise overwrite the
+    loaded weights: mmpretrain's ViT layers re-initialise their MLPs), and
+    mmpretrain's ViT then keeps its position embedding; ``_scope_`` picks this
+    checked version instead of mmengine's. ``mmssl_ext.PretrainedBackbone``
+    is the same initializer for backbones that treat ``Pretrained`` with a
+    loader of their own (mmseg's ``MAE``), where it runs inside their
+    ``init_weights``, after their own initialisation. Loading stays
     ``weights_only=True`` (``mmssl_ext.compat`` allow-lists what mmengine
     checkpoints hold).
 
