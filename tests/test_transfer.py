@@ -141,26 +141,36 @@ def _assert_fully_loaded(log: str, module: str) -> None:
         assert loaded == total and int(total) > 0
 
 
+def _mim_train(package, config, checkpoint, root, work_dir, env, *extra, lr0=True):
+    """``mim train <package> <config>`` from ``work_dir``'s parent (outside the
+    repo): the checkpoint given once, the synthetic data, 2 iterations then a
+    validation on 4 images, lr 0 (unless ``lr0=False``). Returns the output."""
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    options = [f'model.backbone.init_cfg.checkpoint={checkpoint}',
+               f'train_dataloader.dataset.data_root={root}',
+               f'val_dataloader.dataset.data_root={root}', 'train_cfg.max_iters=2',
+               'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2', *extra]
+    if lr0:
+        options.append('optim_wrapper.optimizer.lr=0.0')
+    proc = subprocess.run(
+        [mim, 'train', package, config, '--work-dir', str(work_dir), '--cfg-options', *options],
+        cwd=str(osp.dirname(str(work_dir))), env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return proc.stdout
+
+
 @pytest.mark.slow
 def test_mmdet_mask_rcnn_trains_from_the_pretrained_backbone(pretrained_r18, synthetic_root,
                                                              tmp_path, subprocess_env):
     config = osp.join(BENCHMARKS, 'mmdetection', 'mask-rcnn_r18_fpn_1xb4-20i_synthetic.py')
     root = synthetic_root + '/'
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
     # mmdet's own train.py through mim, run outside the repo, the checkpoint given once.
-    proc = subprocess.run(
-        [mim, 'train', 'mmdet', config, '--work-dir', str(tmp_path / 'det'), '--cfg-options',
-         f'model.backbone.init_cfg.checkpoint={pretrained_r18}',
-         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-         'val_dataloader.dataset.indices=4',
-         f'val_evaluator.ann_file={root}annotations/instances_val.json',
-         'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
-         'optim_wrapper.optimizer.lr=0.0'],
-        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    _assert_fully_loaded(proc.stdout, 'ResNet')
-    assert 'coco/bbox_mAP' in proc.stdout  # mmdet's evaluation ran
+    out = _mim_train('mmdet', config, pretrained_r18, root, tmp_path / 'det', subprocess_env,
+                     'val_dataloader.dataset.indices=4',
+                     f'val_evaluator.ann_file={root}annotations/instances_val.json')
+    _assert_fully_loaded(out, 'ResNet')
+    assert 'coco/bbox_mAP' in out  # mmdet's evaluation ran
     _downstream_backbone_equals_pretrained(str(tmp_path / 'det' / 'iter_2.pth'), pretrained_r18)
 
 
@@ -191,19 +201,10 @@ def test_mmseg_fcn_trains_from_the_pretrained_backbone(pretrained_r18, synthetic
 def test_mmpretrain_linear_probe_trains_on_the_frozen_pretrained_backbone(
         pretrained_r18, synthetic_root, tmp_path, subprocess_env):
     config = osp.join(BENCHMARKS, 'classification', 'resnet18-conv5_1xb32-linear-20i_synthetic.py')
-    root = synthetic_root + '/'
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run(
-        [mim, 'train', 'mmpretrain', config, '--work-dir', str(tmp_path / 'cls'),
-         '--cfg-options', f'model.backbone.init_cfg.checkpoint={pretrained_r18}',
-         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-         'train_dataloader.batch_size=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-         'default_hooks.checkpoint.interval=2'],
-        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    _assert_fully_loaded(proc.stdout, 'ResNet')
-    assert 'accuracy/top1' in proc.stdout
+    out = _mim_train('mmpretrain', config, pretrained_r18, synthetic_root + '/', tmp_path / 'cls',
+                     subprocess_env, 'train_dataloader.batch_size=4', lr0=False)
+    _assert_fully_loaded(out, 'ResNet')
+    assert 'accuracy/top1' in out
     # Frozen (the lr is not 0): the probe trained only its head.
     _downstream_backbone_equals_pretrained(str(tmp_path / 'cls' / 'iter_2.pth'), pretrained_r18)
 
@@ -375,20 +376,11 @@ def test_mmseg_upernet_vit_trains_from_a_ccmim_checkpoint(pretrained_ccmim, synt
                                                           tmp_path, subprocess_env):
     from mmpretrain.models.utils import resize_pos_embed
     config = osp.join(BENCHMARKS, 'mmsegmentation', 'upernet_vit-tiny-p8_1xb4-20i_synthetic.py')
-    root = synthetic_root + '/'
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run(
-        [mim, 'train', 'mmsegmentation', config, '--work-dir', str(tmp_path / 'seg'),
-         '--cfg-options', f'model.backbone.init_cfg.checkpoint={pretrained_ccmim}',
-         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-         'val_dataloader.dataset.indices=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-         'default_hooks.checkpoint.interval=2', 'optim_wrapper.optimizer.lr=0.0',
-         'param_scheduler.0.eta_min=0.0'],
-        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert 'PretrainedBackbone: MAE <- ' in proc.stdout and 'mIoU' in proc.stdout
-    assert 'shape mismatch' not in proc.stdout.split('PretrainedBackbone: MAE')[1][:2000]
+    out = _mim_train('mmsegmentation', config, pretrained_ccmim, synthetic_root + '/',
+                     tmp_path / 'seg', subprocess_env, 'val_dataloader.dataset.indices=4',
+                     'param_scheduler.0.eta_min=0.0')
+    assert 'PretrainedBackbone: MAE <- ' in out and 'mIoU' in out
+    assert 'shape mismatch' not in out.split('PretrainedBackbone: MAE')[1][:2000]
     downstream, source = _state(str(tmp_path / 'seg' / 'iter_2.pth')), _state(pretrained_ccmim)
     for key in ('layers.3.attn.qkv.weight', 'layers.1.ffn.layers.0.0.weight',
                 'patch_embed.projection.weight'):
@@ -403,20 +395,12 @@ def test_mmdet_mask_rcnn_vit_sfp_trains_from_a_ccmim_checkpoint(pretrained_ccmim
                                                                tmp_path, subprocess_env):
     config = osp.join(BENCHMARKS, 'mmdetection', 'mask-rcnn_vit-tiny-p8_sfp_1xb4-20i_synthetic.py')
     root = synthetic_root + '/'
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run(
-        [mim, 'train', 'mmdet', config, '--work-dir', str(tmp_path / 'det'), '--cfg-options',
-         f'model.backbone.init_cfg.checkpoint={pretrained_ccmim}',
-         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-         'val_dataloader.dataset.indices=4',
-         f'val_evaluator.ann_file={root}annotations/instances_val.json',
-         'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
-         'optim_wrapper.optimizer.lr=0.0'],
-        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    _assert_fully_loaded(proc.stdout, 'VisionTransformer')  # pos_embed resized 8x8 -> 8x8 (64 px)
-    assert 'coco/segm_mAP' in proc.stdout
+    out = _mim_train('mmdet', config, pretrained_ccmim, root, tmp_path / 'det', subprocess_env,
+                     'val_dataloader.dataset.indices=4',
+                     f'val_evaluator.ann_file={root}annotations/instances_val.json')
+    # 64 px scenes resized to 128 px: the 8 x 8 pretrained pos_embed becomes 16 x 16
+    _assert_fully_loaded(out, 'VisionTransformer')
+    assert 'coco/segm_mAP' in out
     downstream, source = _state(str(tmp_path / 'det' / 'iter_2.pth')), _state(pretrained_ccmim)
     # Loaded after the layers' own init (which redraws their MLPs).
     for key in ('layers.2.ffn.layers.0.0.weight', 'layers.0.attn.qkv.weight'):
@@ -474,24 +458,15 @@ def test_mmpretrain_vit_finetune_from_a_ccmim_checkpoint(pretrained_ccmim, synth
                                                          tmp_path, subprocess_env):
     import re
     config = osp.join(BENCHMARKS, 'classification', 'vit-tiny-p8_1xb32-finetune-20i_synthetic.py')
-    root = synthetic_root + '/'
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run(
-        [mim, 'train', 'mmpretrain', config, '--work-dir', str(tmp_path / 'ft'),
-         '--cfg-options', f'model.backbone.init_cfg.checkpoint={pretrained_ccmim}',
-         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-         'train_dataloader.batch_size=4', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-         'default_hooks.checkpoint.interval=2', 'optim_wrapper.optimizer.lr=0.0'],
-        cwd=str(tmp_path), env=subprocess_env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    out = _mim_train('mmpretrain', config, pretrained_ccmim, synthetic_root + '/', tmp_path / 'ft',
+                     subprocess_env, 'train_dataloader.batch_size=4')
     # MAE's fine-tuning pools the patch tokens through a new norm (ln2): all
     # else comes from the checkpoint.
     [(loaded, total)] = re.findall(r'PretrainedBackbone: VisionTransformer <- .*?: '
                                    r'(\d+)/(\d+) tensors loaded; 2 missing: ln2.weight, ln2.bias',
-                                   proc.stdout)
+                                   out)
     assert int(loaded) == int(total) - 2
-    assert 'accuracy/top1' in proc.stdout
+    assert 'accuracy/top1' in out
     downstream, source = _state(str(tmp_path / 'ft' / 'iter_2.pth')), _state(pretrained_ccmim)
     # Loaded after the layers' own init (their MLPs), the position embedding kept.
     for key in ('layers.1.attn.proj.weight', 'layers.2.ffn.layers.0.0.weight', 'pos_embed'):
