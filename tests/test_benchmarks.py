@@ -1,4 +1,6 @@
 """The benchmark scripts run and print their tables (figures are not asserted)."""
+import json
+import math
 import os.path as osp
 import subprocess
 import sys
@@ -10,22 +12,89 @@ from .conftest import REPO_ROOT
 TOOLS = osp.join(REPO_ROOT, 'tools', 'analysis_tools')
 
 
+def _configs(*names):
+    return [osp.join(REPO_ROOT, 'configs', *name.split('/')) for name in names]
+
+
 @pytest.mark.slow
-def test_step_time_benchmark_prints_a_row_per_config(synthetic_root, subprocess_env):
-    configs = [osp.join(REPO_ROOT, 'configs', *p) for p in (
-        ('mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
-        ('maskco', 'maskco_r18_1xb32-600i_synthetic.py'),
-        ('mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
-        ('detcon', 'detcon-s_r18_1xb32-600i_synthetic.py'))]
+def test_train_benchmark_alternates_a_config_with_its_baseline(synthetic_root, subprocess_env,
+                                                                tmp_path):
+    maskco, mocov2 = _configs('maskco/maskco_r18_1xb32-600i_synthetic.py',
+                              'mocov2/mocov2_r18_1xb32-600i_synthetic.py')
+    out = tmp_path / 'figures.json'
     proc = subprocess.run(
-        [sys.executable, osp.join(TOOLS, 'benchmark_step_time.py'), *configs, '--pairs',
-         '--batch', '4', '--iters', '1', '--warmup', '1', '--data-root', synthetic_root],
+        [sys.executable, osp.join(TOOLS, 'benchmark_train.py'), maskco, '--baseline', mocov2,
+         '--batch', '4', '--iters', '2', '--warmup', '1', '--workers', '1',
+         '--data-root', synthetic_root, '--json', str(out)],
         env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [line for line in proc.stdout.splitlines() if line.startswith(('mocov2', 'maskco',
-                                                                           'detcon'))]
-    assert len(rows) == 4
-    assert rows[0].split()[4] == '1.00' and rows[2].split()[4] == '1.00'  # pair baselines
+    figures = json.loads(out.read_text())
+    assert [row['config'] for row in figures['rows']] == [osp.basename(maskco),
+                                                          osp.basename(mocov2)]
+    for row in figures['rows']:
+        assert row['batch'] == 4 and row['view'] == 64 and row['workers'] == 1
+        assert row['step_s']['n'] == 2 and row['data_s']['n'] == 2
+        assert 0 < row['step_s']['min'] <= row['step_s']['median'] <= row['step_s']['max']
+        # the same ResNet-18 encoder; MaskCo's adds the MPH
+        assert row['gmacs_per_view'] > 0.1
+        assert row['saved_activations_mib'] > 1
+        # a child process holding the model: above the bare interpreter's size
+        assert row['peak_mib'] > 100 and row['train_mib'] > 0
+    maskco_row, mocov2_row = figures['rows']
+    assert maskco_row['gmacs_per_view'] > mocov2_row['gmacs_per_view']
+    ratio = maskco_row['step_s']['median'] / mocov2_row['step_s']['median']
+    assert f'{ratio:.3f}' in proc.stdout
+    assert 'benchmark_train.py' in figures['environment']['command']
+
+
+@pytest.mark.slow
+def test_train_benchmark_fast_paths_on_the_config_only(synthetic_root, subprocess_env, tmp_path):
+    detcon, = _configs('detcon/detcon-s_r18_1xb32-600i_synthetic.py')
+    out = tmp_path / 'figures.json'
+    proc = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'benchmark_train.py'), detcon, '--baseline', detcon,
+         '--channels-last', '--with-cp', '--synthetic-data', '--no-memory', '--batch', '4',
+         '--iters', '1', '--warmup', '1', '--data-root', synthetic_root, '--json', str(out)],
+        env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fast, plain = json.loads(out.read_text())['rows']
+    assert fast['config'].endswith('+channels_last +with_cp') and '+' not in plain['config']
+    assert fast['data_s']['max'] < 1e-3  # one batch reused: no loading
+    # gradient checkpointing keeps fewer activations for the backward
+    assert fast['saved_activations_mib'] < plain['saved_activations_mib']
+
+
+def test_train_benchmark_refuses_amp_on_the_cpu_and_with_cp_where_unsupported(synthetic_root):
+    bench = _tool_module('benchmark_train')
+    args = bench.parse_args([_configs('ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')[0],
+                             '--device', 'cpu', '--amp', 'bfloat16',
+                             '--data-root', synthetic_root])
+    with pytest.raises(SystemExit, match='AmpOptimWrapper needs a GPU'):
+        bench.prepare_config(args.config, {}, args, fast_paths=True)
+    args = bench.parse_args(['mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
+                             '--device', 'cpu', '--with-cp', '--data-root', synthetic_root])
+    with pytest.raises(SystemExit, match='has no with_cp'):
+        bench.prepare_config(args.config, {}, args, fast_paths=True)
+
+
+def test_pipeline_benchmark_times_each_transform(synthetic_root, subprocess_env, tmp_path):
+    maskco, detcon = _configs('maskco/maskco_r18_1xb32-600i_synthetic.py',
+                              'detcon/detcon-s_r18_1xb32-600i_synthetic.py')
+    out = tmp_path / 'pipelines.json'
+    proc = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'benchmark_pipeline.py'), maskco, detcon, '--num', '3',
+         '--warmup', '1', '--workers', '1', '--batches', '1', '--batch', '2',
+         '--step-ms', '50', '--data-root', synthetic_root, '--json', str(out)],
+        env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert list(rows[0]['transforms']) == ['LoadImageFromFile', 'MaskCoViews', 'PackInputs']
+    assert list(rows[1]['transforms']) == ['LoadImageFromFile', 'LoadFHMasks', 'DetConViews',
+                                           'PackInputs']
+    for row in rows:
+        assert row['images_per_s_per_worker'] > 0 and row['loader_images_per_s']['1'] > 0
+        # 2 images per 50 ms step = 40 images/s
+        assert row['workers_needed'] == math.ceil(40 / row['images_per_s_per_worker'])
 
 
 def test_fh_benchmark_prints_a_row_per_size(synthetic_root, subprocess_env):
@@ -38,13 +107,16 @@ def test_fh_benchmark_prints_a_row_per_size(synthetic_root, subprocess_env):
     assert lines[-2].split()[0] == '64' and lines[-1].split()[0] == '32x48'
 
 
-def _benchmark_ccmim_module():
+def _tool_module(name):
     import importlib.util
-    spec = importlib.util.spec_from_file_location('benchmark_ccmim',
-                                                  osp.join(TOOLS, 'benchmark_ccmim.py'))
+    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _benchmark_ccmim_module():
+    return _tool_module('benchmark_ccmim')
 
 
 @pytest.mark.slow

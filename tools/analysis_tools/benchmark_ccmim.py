@@ -35,18 +35,16 @@ import argparse
 import copy
 import os.path as osp
 import statistics
-import sys
+import time
 import types
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_step_time import (benchmark, build_for_training, cpu_norms,  # noqa: E402
-                                 one_batch)
-
-from mmssl_ext.utils import register_all_modules  # noqa: E402
+from mmssl_ext.utils import register_all_modules
+from mmssl_ext.utils.benchmark import (build_for_training, count_saved_activations, cpu_norms,
+                                       one_batch)
 
 
 def parse_args() -> argparse.Namespace:
@@ -121,19 +119,27 @@ def _full_attention_importance(self, images):
     return scores
 
 
-def saved_activation_bytes(cfg: Config, data: dict, device: str, patch=None) -> int:
-    """Bytes of the tensors autograd saves for the backward of one training
-    step: the activation memory, on any device (storage shared by several
-    saved tensors counted once)."""
+def benchmark(cfg: Config, data: dict, device: str, iters: int, warmup: int,
+              patch=None) -> list:
+    """Seconds of each timed ``train_step`` on ``data``; ``patch`` may alter the model."""
     model, optim_wrapper = build_for_training(cfg, device, patch)
-    storages = {}
+    times = []
+    for step in range(warmup + iters):
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.train_step(data, optim_wrapper)
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
 
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+def saved_activation_bytes(cfg: Config, data: dict, device: str, patch=None) -> int:
+    """Bytes of the tensors autograd saves for the backward of one training step."""
+    model, optim_wrapper = build_for_training(cfg, device, patch)
+    with count_saved_activations() as storages:
         model.train_step(data, optim_wrapper)
     return sum(storages.values())
 

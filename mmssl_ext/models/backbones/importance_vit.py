@@ -2,6 +2,7 @@
 from typing import Tuple
 
 import torch
+from torch.utils.checkpoint import checkpoint
 from mmpretrain.models.selfsup.mae import MAEViT
 
 from mmssl_ext.models.utils import cls_attention_row, divide_tokens
@@ -22,14 +23,19 @@ class ImportanceMaskingViT(MAEViT):
         strategy (str): dividing strategy of :func:`divide_tokens`
             (``random`` is MAE). Defaults to ``'importance_sampling'``.
         temperature (float): of the ``gumbel`` strategy. Defaults to 1.0.
+        with_cp (bool): gradient checkpointing of the layers in
+            :meth:`encode_set` when a graph is built: their activations are
+            recomputed in the backward instead of kept (mmpretrain's ViT has
+            no such option). Defaults to False.
         **kwargs: :class:`mmpretrain.models.selfsup.mae.MAEViT`'s (``arch``,
             ``img_size``, ``patch_size``, ``mask_ratio`` ...).
     """
 
     def __init__(self, strategy: str = 'importance_sampling', temperature: float = 1.0,
-                 **kwargs) -> None:
+                 with_cp: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.strategy, self.temperature = strategy, temperature
+        self.with_cp = with_cp
 
     def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N, D) patch embeddings with their positions."""
@@ -69,6 +75,7 @@ class ImportanceMaskingViT(MAEViT):
         """
         subset = torch.gather(tokens, 1, ids[..., None].expand(-1, -1, tokens.shape[-1]))
         x = self._with_cls(subset)
+        recompute = self.with_cp and torch.is_grad_enabled() and x.requires_grad
         for layer in self.layers:
-            x = layer(x)
+            x = checkpoint(layer, x, use_reentrant=False) if recompute else layer(x)
         return self.norm1(x)

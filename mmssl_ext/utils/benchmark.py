@@ -1,0 +1,207 @@
+"""Shared pieces of the benchmark tools (``tools/analysis_tools/benchmark_*.py``).
+
+The tools time the *real* training step of a config: its model built by the
+registry and initialised as the Runner does, its optimizer wrapper, its data
+pipeline. Everything here only builds and measures; nothing changes the maths.
+"""
+import contextlib
+import copy
+import os.path as osp
+import resource
+import statistics
+import threading
+from typing import Callable, Dict, Iterator, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+from torch import nn
+
+SYNTHETIC_HINT = ('run python tools/misc/make_synthetic_scenes.py first (or make demo)')
+
+
+def load_config(path: str) -> Config:
+    """A config file, or ``package::path`` of an installed OpenMMLab package
+    (``mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py``)."""
+    if '::' in path:
+        from mmengine.hub import get_config
+        return get_config(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'no config file {path!r} (a path, or package::path of an '
+                                'installed OpenMMLab package)')
+    return Config.fromfile(path)
+
+
+def cpu_norms(cfg, in_mlp: bool = False) -> None:
+    """Replace SyncBN (GPU process groups only) in a model config, in place: BN in
+    the backbone, BN1d in the MLPs (necks, predictors, heads), which see (N, C)."""
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            mlp = in_mlp or key in ('neck', 'predictor', 'head', 'projector')
+            if key == 'norm_cfg' and isinstance(value, dict) and value.get('type') == 'SyncBN':
+                value['type'] = 'BN1d' if in_mlp else 'BN'
+            else:
+                cpu_norms(value, mlp)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            cpu_norms(value, in_mlp)
+
+
+def use_synthetic_scenes(dataset_cfg: dict, data_root: str) -> None:
+    """Point a train dataset config at the embedded synthetic scenes, in place.
+
+    Any pretraining pipeline reads them: the scenes are COCO-format images, and
+    DetCon's FH masks are computed on the fly where they were not precomputed.
+    """
+    if not osp.isfile(osp.join(data_root, 'annotations', 'instances_train.json')):
+        raise FileNotFoundError(f'no synthetic scenes in {data_root}: {SYNTHETIC_HINT}')
+    for step in dataset_cfg.get('pipeline', []):
+        if step.get('type') == 'LoadFHMasks':
+            step.update(mask_dir=osp.join(data_root, 'fh_masks', 'train'),
+                        img_dir=osp.join(data_root, 'images', 'train'), online=True,
+                        online_scale=200)
+    dataset_cfg.update(type='COCOImageDataset', data_root=data_root,
+                       ann_file='annotations/instances_train.json',
+                       data_prefix=dict(img_path='images/train/'))
+    for key in ('indices', 'serialize_data', 'with_label', 'split'):
+        dataset_cfg.pop(key, None)
+
+
+def one_batch(cfg: Config, data_root: str, batch: int) -> dict:
+    """A collated batch of ``batch`` synthetic scenes made by the config's own
+    train pipeline (``cfg`` is not modified)."""
+    from mmengine.dataset import default_collate
+
+    from mmssl_ext.registry import DATASETS
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    use_synthetic_scenes(dataset_cfg, data_root)
+    dataset = DATASETS.build(dataset_cfg)
+    return default_collate([dataset[i % len(dataset)] for i in range(batch)])
+
+
+def view_size(data: dict) -> int:
+    """Side, in pixels, of the first view of a collated batch."""
+    inputs = data['inputs']
+    first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+    return int(first.shape[-1])
+
+
+def build_for_training(cfg: Config, device: str,
+                       patch: Optional[Callable[[nn.Module], None]] = None):
+    """The config's model (seeded, ``init_weights`` as the Runner calls it,
+    ``patch`` applied, train mode, on ``device``) and its optimizer wrapper."""
+    from mmengine.optim import build_optim_wrapper
+
+    from mmssl_ext.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).to(device)
+    model.init_weights()
+    if patch is not None:
+        patch(model)
+    model.train()
+    return model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+
+
+class _Encoder(nn.Module):
+    """backbone (+ neck when it maps feature maps, as MaskCo's MPH) for MAC counting."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.backbone = model.backbone
+        self.mph = model.neck if type(model).__name__ == 'MaskCo' else None
+
+    def forward(self, x: torch.Tensor):
+        out = self.backbone(x)
+        return self.mph(out) if self.mph is not None else out
+
+
+def encoder_macs(model: nn.Module, size: int) -> float:
+    """Multiply-accumulates of the encoder on one (1, 3, size, size) view."""
+    from mmengine.analysis import get_model_complexity_info
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    was_training, level = model.training, logger.level
+    logger.setLevel('ERROR')  # one warning per operator the counter skips (BN, pooling)
+    try:
+        # no graph: with_cp blocks then run plainly (a trace cannot enter a checkpoint)
+        with torch.no_grad():
+            info = get_model_complexity_info(_Encoder(model).eval(),
+                                             inputs=(torch.zeros(1, 3, size, size), ),
+                                             show_table=False, show_arch=False)
+    finally:
+        model.train(was_training)
+        logger.setLevel(level)
+    return float(info['flops'])  # fvcore-style counting: one MAC counts as one "flop"
+
+
+@contextlib.contextmanager
+def count_saved_activations() -> Iterator[Dict[int, int]]:
+    """Within the block, record the storages autograd saves for the backward:
+    ``{storage pointer: bytes}`` (a storage shared by several saved tensors is
+    counted once). Sum the values for the activation memory, on any device."""
+    storages: Dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        yield storages
+
+
+def current_rss_bytes() -> Optional[int]:
+    """Resident set size of this process now (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return None
+
+
+class RSSSampler:
+    """Peak resident set size while a block runs, sampled every ``interval`` s
+    by a thread (the training step runs in native code that releases the GIL).
+
+    ``rise`` is the peak minus the RSS when the block started: what the block
+    itself needed (activations, gradients, optimizer state on a first step).
+    Meaningful in a process that holds nothing else that grows meanwhile.
+    """
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.start = self.peak = 0
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, current_rss_bytes() or 0)
+
+    def __enter__(self) -> 'RSSSampler':
+        if current_rss_bytes() is None:
+            raise RuntimeError('RSS sampling needs Linux /proc/self/statm')
+        self.start = self.peak = current_rss_bytes()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, current_rss_bytes() or 0)
+
+    @property
+    def rise(self) -> int:
+        return self.peak - self.start
+
+
+def spread(values: Sequence[float]) -> Dict[str, float]:
+    """median, quartiles, min and max of a sample (quartiles need 2+ values)."""
+    values = sorted(values)
+    if len(values) >= 2:
+        q1, _, q3 = statistics.quantiles(values, n=4, method='inclusive')
+    else:
+        q1 = q3 = values[0]
+    return dict(median=statistics.median(values), q1=q1, q3=q3, min=values[0], max=values[-1],
+                n=len(values))
+
+
