@@ -87,13 +87,17 @@ def view_size(data: dict) -> int:
 
 def build_for_training(cfg: Config, device: str,
                        patch: Optional[Callable[[nn.Module], None]] = None):
-    """The config's model (seeded, ``init_weights`` as the Runner calls it,
-    ``patch`` applied, train mode, on ``device``) and its optimizer wrapper."""
+    """The config's model (with the top-level ``data_preprocessor`` merged in,
+    seeded, ``init_weights`` as the Runner calls it, ``patch`` applied, train
+    mode, on ``device``) and its optimizer wrapper."""
     from mmengine.optim import build_optim_wrapper
 
     from mmssl_ext.registry import MODELS
+    model_cfg = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor'):  # a top-level one, as the Runner merges it
+        model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).to(device)
+    model = MODELS.build(model_cfg).to(device)
     model.init_weights()
     if patch is not None:
         patch(model)
