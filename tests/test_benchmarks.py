@@ -71,6 +71,12 @@ def test_train_benchmark_refuses_amp_on_the_cpu_and_with_cp_where_unsupported(sy
                              '--data-root', synthetic_root])
     with pytest.raises(SystemExit, match='AmpOptimWrapper needs a GPU'):
         bench.prepare_config(args.config, {}, args, fast_paths=True)
+    # an AMP config without --amp: its fp32 step on the CPU, the optimiser kept
+    amp_config = _configs('ccmim/ccmim_vit-base-p16_8xb128-amp-coslr-300e_in1k.py')[0]
+    args = bench.parse_args([amp_config, '--device', 'cpu', '--data-root', synthetic_root])
+    cfg = bench.prepare_config(args.config, {}, args, fast_paths=True)
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW' and 'paramwise_cfg' in cfg.optim_wrapper
     args = bench.parse_args(['mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
                              '--device', 'cpu', '--with-cp', '--data-root', synthetic_root])
     with pytest.raises(SystemExit, match='has no with_cp'):

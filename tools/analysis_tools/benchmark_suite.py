@@ -1,0 +1,147 @@
+"""Run the benchmark rows of docs/en/benchmarks.md and print them as Markdown tables.
+
+Every row is one ``benchmark_train.py`` run (a fresh process, ``--json``), so
+each figure in the docs comes with the command that measured it:
+
+* ``pairs``: each method against its mmpretrain baseline at the same batch
+  (MaskCo / MoCo v2, DetCon_S / SimCLR, DetCon_B / BYOL, ccMIM / MAE);
+* ``fast``: each fast path against the same config without it;
+* ``scaling``: one knob of a small config varied (batch, view size, boxes,
+  masks, queue length) through ``--cfg-options``, against its first value;
+* ``full``: the pairs at ResNet-50 / ViT-B and 224 px (use a GPU; on a CPU
+  take a small ``--full-batch``).
+
+    python tools/analysis_tools/benchmark_suite.py pairs fast scaling \
+        --out work_dirs/benchmarks
+    python tools/analysis_tools/benchmark_suite.py full --full-batch 64 --amp   # a GPU
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
+from typing import List
+
+TOOL = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_train.py')
+MOCO = 'configs/mocov2/mocov2_r18_1xb32-600i_synthetic.py'
+MASKCO = 'configs/maskco/maskco_r18_1xb32-600i_synthetic.py'
+SIMCLR = 'configs/simclr/simclr_r18_1xb32-600i_synthetic.py'
+DETCON_S = 'configs/detcon/detcon-s_r18_1xb32-600i_synthetic.py'
+BYOL = 'configs/byol/byol_r18_1xb32-600i_synthetic.py'
+DETCON_B = 'configs/detcon/detcon-b_r18_1xb32-600i_synthetic.py'
+MAE = 'configs/mae/mae_vit-tiny-p8_1xb32-600i_synthetic.py'
+CCMIM = 'configs/ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py'
+
+PAIRS = [(MASKCO, MOCO), (DETCON_S, SIMCLR), (DETCON_B, BYOL), (CCMIM, MAE)]
+FULL_PAIRS = [
+    ('configs/maskco/r50_8xb32_coco.py', 'configs/mocov2/mocov2_r50_8xb32_coco.py'),
+    ('configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',
+     'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py'),
+    ('configs/detcon/detcon-b_r50_16xb256-coslr-1296e_coco.py',
+     'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py'),
+    ('configs/ccmim/ccmim_vit-base-p16_8xb128-amp-coslr-300e_in1k.py',
+     'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'),
+]
+FAST = [(MOCO, '--channels-last'), (MASKCO, '--channels-last'), (MOCO, '--with-cp'),
+        (CCMIM, '--with-cp'), (MOCO, '--compile')]
+SCALING = [
+    ('batch', MASKCO, 'train_dataloader.batch_size', [16, 32, 64]),
+    ('view px', MASKCO, 'train_dataloader.dataset.pipeline.1.size', [64, 96, 128]),
+    ('boxes per image', MASKCO, 'train_dataloader.dataset.pipeline.1.num_boxes', [9, 17, 33]),
+    ('masks per view', DETCON_S, 'model.num_samples', [4, 16, 32]),
+    ('queue length', MOCO, 'model.queue_len', [256, 4096, 65536]),
+]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('groups', nargs='+', choices=['pairs', 'fast', 'scaling', 'full'])
+    parser.add_argument('--out', default='work_dirs/benchmarks', help='JSON per row')
+    parser.add_argument('--iters', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--full-batch', type=int, default=8)
+    parser.add_argument('--full-iters', type=int, default=4)
+    parser.add_argument('--amp', action='store_true', help='full pairs with AMP (a GPU)')
+    parser.add_argument('--data-root', default='data/synthetic_scenes')
+    return parser.parse_args()
+
+
+def run(args: argparse.Namespace, name: str, tool_args: List[str]) -> dict:
+    out = osp.join(args.out, f'{name}.json')
+    command = [sys.executable, TOOL, *tool_args, '--data-root', args.data_root, '--json', out]
+    shown = 'python tools/analysis_tools/benchmark_train.py ' + ' '.join(
+        shlex.quote(a) for a in tool_args)
+    print(f'$ {shown}', flush=True)
+    proc = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:] + proc.stderr[-4000:])
+        raise SystemExit(f'{name} failed')
+    with open(out) as f:
+        figures = json.load(f)
+    figures['shown_command'] = shown
+    return figures
+
+
+def fmt_row(label: str, row: dict, base: dict) -> str:
+    step = row['step_s']
+    peak = row.get('peak_mib')
+    rise = row.get('train_mib')
+    return (f'| {label} | {row["view"]} | {row["batch"]} | {step["median"] * 1e3:.0f} '
+            f'({step["q1"] * 1e3:.0f}-{step["q3"] * 1e3:.0f}) | '
+            f'{row["images_per_s"]:.1f} | **{step["median"] / base["step_s"]["median"]:.2f}** | '
+            f'{row["gmacs_per_view"]:.2f} | {row["saved_activations_mib"]:.0f} | '
+            f'{f"{peak:.0f}" if peak else "-"} | {f"{rise:.0f}" if rise else "-"} |')
+
+
+HEADER = ('| config | view | batch | step ms (q1-q3) | img/s | x ref | GMACs/view | '
+          'act MiB | peak MiB | rise MiB |\n|---|---|---|---|---|---|---|---|---|---|')
+
+
+def table(title: str, results: List[dict]) -> None:
+    env = results[0]['environment']
+    print(f'\n### {title}\n\n{env["device"]} ({env.get("gpu", env["cpu"])}, '
+          f'{env["threads"]} threads), torch {env["torch"]}\n')
+    print(HEADER)
+    for figures in results:
+        rows = figures['rows']
+        base = rows[-1]
+        for row in rows:
+            label = ' '.join([row['config'], *(f'{k}={v}' for k, v in row['options'].items())])
+            print(fmt_row(label, row, base))
+    print('\nCommands:\n')
+    for figures in results:
+        print(f'    {figures["shown_command"]}')
+
+
+def main() -> None:
+    args = parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    common = ['--iters', str(args.iters), '--warmup', str(args.warmup)]
+    if 'pairs' in args.groups:
+        table('Methods against their baselines (small configs)', [
+            run(args, f'pair_{osp.basename(m)[:-3]}', [m, '--baseline', b, *common])
+            for m, b in PAIRS])
+    if 'fast' in args.groups:
+        table('Fast paths (each against the same config without it)', [
+            run(args, f'fast_{osp.basename(c)[:-3]}{flag}',
+                [c, '--baseline', c, flag, '--synthetic-data', *common]) for c, flag in FAST])
+    if 'scaling' in args.groups:
+        for knob, config, key, values in SCALING:
+            results = [run(args, f'scaling_{knob.replace(" ", "-")}_{value}',
+                           [config, '--baseline', config, '--cfg-options', f'{key}={value}',
+                            '--baseline-cfg-options', f'{key}={values[0]}', '--synthetic-data',
+                            *common])
+                       for value in values[1:]]
+            table(f'Scaling: {knob} ({osp.basename(config)}; reference {values[0]})', results)
+    if 'full' in args.groups:
+        full = ['--batch', str(args.full_batch), '--iters', str(args.full_iters), '--warmup', '1',
+                '--synthetic-data', *(['--amp', '--on-both'] if args.amp else [])]
+        table('Methods against their baselines, ResNet-50 / ViT-B, 224 px', [
+            run(args, f'full_{osp.basename(m)[:-3]}', [m, '--baseline', b, *full])
+            for m, b in FULL_PAIRS])
+
+
+if __name__ == '__main__':
+    main()
