@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from .conftest import REPO_ROOT
+from .test_configs import CONFIG_DIR, PRETRAIN_CONFIGS
 
 TOOLS = osp.join(REPO_ROOT, 'tools', 'analysis_tools')
 
@@ -197,3 +198,27 @@ def test_ccmim_analytic_ratio_at_vit_b():
     extra = enc(197) * 11 / 12 + enc(148)        # importance (no last layer) + masked set
     assert bench.analytic_ratio(cfg) == pytest.approx((mae + extra) / mae, rel=1e-9)
     assert 1.9 < bench.analytic_ratio(cfg) < 2.1
+
+
+@pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))
+def test_train_benchmark_prepares_every_pretraining_config(path, synthetic_root):
+    """The harness's config preparation and data redirection work for every
+    pretraining config (their models build in test_configs.py)."""
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext.utils.benchmark import one_batch
+    register_all_modules(init_default_scope=False)
+    init_default_scope('mmssl_ext')
+    bench = _tool_module('benchmark_train')
+    args = bench.parse_args([path, '--device', 'cpu', '--batch', '2', '--synthetic-data',
+                             '--data-root', synthetic_root])
+    cfg = bench.prepare_config(path, {}, args, fast_paths=False)
+    assert cfg.train_dataloader.batch_size == 2
+    assert 'AmpOptimWrapper' not in str(cfg.optim_wrapper.type)  # fp32 on the CPU
+    if 'queue_len' in cfg.model:
+        assert cfg.model.queue_len % 2 == 0
+    data = one_batch(cfg, synthetic_root, 2)
+    assert len(data['data_samples']) == 2
+    views = data['inputs'] if isinstance(data['inputs'], list) else [data['inputs']]
+    assert all(v.shape[0] == 2 and v.shape[1] == 3 for v in views)

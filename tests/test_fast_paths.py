@@ -1,9 +1,12 @@
 """The fast paths change speed or memory, never the maths; the measuring helpers."""
 import copy
+import os.path as osp
+import types
 
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -12,6 +15,7 @@ from mmssl_ext.registry import MODELS
 from mmssl_ext.utils import register_all_modules
 from mmssl_ext.utils.benchmark import RSSSampler, count_saved_activations, spread
 
+from .conftest import REPO_ROOT
 from .test_train_e2e import _logged_losses, _small_cfg
 
 
@@ -105,3 +109,26 @@ def test_spread_worked_example():
     assert (s['median'], s['q1'], s['q3'], s['min'], s['max'], s['n']) == (3, 2, 4, 1, 5, 5)
     assert spread([7.0]) == dict(median=7.0, q1=7.0, q3=7.0, min=7.0, max=7.0, n=1)
 
+
+
+def test_compile_modules_hook_compiles_in_place_and_keeps_the_state_dict_keys():
+    from mmssl_ext.engine.hooks import CompileModulesHook
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'mocov2',
+                                   'mocov2_r18_1xb32-600i_synthetic.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    keys = list(model.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        expected = model.backbone(x)[0]
+    # the eager backend: the hook's plumbing without a compiler run in the tests
+    hook = CompileModulesHook(modules=('backbone', 'neck'), backend='eager')
+    hook.before_train(types.SimpleNamespace(model=model))
+    assert list(model.state_dict()) == keys  # no _orig_mod. prefix
+    assert model.backbone._compiled_call_impl is not None
+    with torch.no_grad():
+        torch.testing.assert_close(model.backbone(x)[0], expected)
+    with pytest.raises(ValueError, match="no submodule 'decoder'"):
+        CompileModulesHook.compile(model, ('decoder', ))

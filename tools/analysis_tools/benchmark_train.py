@@ -79,7 +79,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                       help='optim_wrapper type AmpOptimWrapper (mmengine; a GPU)')
     fast.add_argument('--channels-last', action='store_true',
                       help='custom_hooks += ChannelsLastHook')
-    fast.add_argument('--compile', action='store_true', help='compile = True (mmengine)')
+    fast.add_argument('--compile', action='store_true',
+                      help='compile = True (mmengine: the whole train_step)')
+    fast.add_argument('--compile-modules', metavar='NAMES',
+                      help='custom_hooks += CompileModulesHook(modules=NAMES), comma-separated '
+                      '(for queue-based models, whose whole step does not compile)')
     fast.add_argument('--with-cp', action='store_true',
                       help='with_cp = True in the backbone (and the neck where it has it)')
     fast.add_argument('--on-both', action='store_true',
@@ -107,7 +111,9 @@ class Subject:
         if fast_paths:
             self.name += ''.join(f' +{name}' for name, on in (
                 (args.amp, args.amp), ('channels_last', args.channels_last),
-                ('compile', args.compile), ('with_cp', args.with_cp)) if on)
+                ('compile', args.compile), ('compile ' + str(args.compile_modules),
+                                            args.compile_modules),
+                ('with_cp', args.with_cp)) if on)
         self.options = options
         self.fast_paths = fast_paths
         self.cfg = prepare_config(path, options, args, fast_paths)
@@ -206,6 +212,9 @@ def set_fast_paths(cfg: Config, args: argparse.Namespace) -> None:
             dict(type='ChannelsLastHook')]
     if args.compile:
         cfg.compile = True
+    if args.compile_modules:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+            dict(type='CompileModulesHook', modules=args.compile_modules.split(','))]
     if args.with_cp:
         from mmssl_ext.registry import MODELS
         for part in ('backbone', 'neck'):
@@ -226,12 +235,17 @@ def path_of(cfg: Config) -> str:
 
 
 def apply_fast_paths(model: torch.nn.Module, cfg: Config) -> None:
-    """What the Runner would do to the model: ``ChannelsLastHook`` in
-    ``custom_hooks`` and ``compile`` (as mmengine compiles ``train_step``)."""
-    from mmssl_ext.engine.hooks import ChannelsLastHook
+    """What the Runner would do to the model: the ``ChannelsLastHook`` and
+    ``CompileModulesHook`` of ``custom_hooks``, then ``compile`` (as mmengine
+    compiles ``train_step``)."""
+    from mmssl_ext.engine.hooks import ChannelsLastHook, CompileModulesHook
     for hook in cfg.get('custom_hooks', None) or []:
-        if hook.get('type') in ('ChannelsLastHook', 'mmssl_ext.ChannelsLastHook'):
+        kind = str(hook.get('type')).split('.')[-1]
+        if kind == 'ChannelsLastHook':
             ChannelsLastHook.convert(model)
+        elif kind == 'CompileModulesHook':
+            options = {k: v for k, v in hook.items() if k not in ('type', 'modules', 'priority')}
+            CompileModulesHook.compile(model, hook.get('modules', ('backbone', )), **options)
     compile_cfg = cfg.get('compile', False)
     if compile_cfg:
         compile_cfg = {} if compile_cfg is True else dict(compile_cfg)
@@ -252,6 +266,8 @@ def rss_in_child(path: str, options: dict, args: argparse.Namespace,
         command += [flag for flag, on in (('--channels-last', args.channels_last),
                                           ('--compile', args.compile),
                                           ('--with-cp', args.with_cp)) if on]
+        if args.compile_modules:
+            command += ['--compile-modules', args.compile_modules]
     proc = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
     for line in proc.stdout.splitlines():
         if line.startswith('PEAK_RSS '):
@@ -313,7 +329,9 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                    batch=subject.batch, view=subject.size,
                    step_s=spread(subject.step_times), data_s=spread(subject.data_times),
                    images_per_s=subject.batch / spread(totals)['median'],
-                   gmacs_per_view=encoder_macs(subject.model, subject.size) / 1e9,
+                   # counted on an unaltered build: a trace cannot enter compiled modules
+                   gmacs_per_view=encoder_macs(build_for_training(subject.cfg, 'cpu')[0],
+                                               subject.size) / 1e9,
                    saved_activations_mib=subject.saved_activation_bytes() / 2**20,
                    workers=0 if subject.synthetic else subject.cfg.train_dataloader.num_workers)
         if args.device.startswith('cuda'):

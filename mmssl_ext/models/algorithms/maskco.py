@@ -130,7 +130,11 @@ class MaskCo(BaseSelfSupervisor):
             im_k, idx_unshuffle = batch_shuffle_ddp(im_k)
             k_map = target['neck'](target['backbone'](im_k))[0]
             k_map = batch_unshuffle_ddp(k_map, idx_unshuffle)
-            k = self._embed(target['projector'], k_map, key_boxes)  # (B, N, D)
+            # Without intra-image negatives only the positive box is a key:
+            # pooling the other boxes would cost 16 RoIAligns per image for
+            # nothing (the projector has no BN, so box 0's key is the same).
+            used = key_boxes if self.intra_negatives else key_boxes[:, :1]
+            k = self._embed(target['projector'], k_map, used)  # (B, N or 1, D)
 
         extra = k[:, 1:] if self.intra_negatives else None
         loss = info_nce_loss(q, k[:, 0], self.queue.clone().detach(), extra, self.temperature)
