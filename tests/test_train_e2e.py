@@ -123,3 +123,19 @@ def test_test_py_evaluates_a_pretrained_checkpoint(tmp_path, small_run_options,
     assert 'missing keys in source state_dict: head.fc.weight, head.fc.bias' in out
     metrics = json.load(open(out_file))
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+
+
+def test_train_builds_the_flexible_runner_a_config_names(tmp_path, small_run_options):
+    """FSDP/DeepSpeed go through mmengine's FlexibleRunner and its strategies;
+    tools/train.py builds it when the config says ``runner_type``."""
+    from mmengine.runner import FlexibleRunner
+
+    from mmssl_ext.utils.cli import build_runner
+    cfg = _small_cfg(tmp_path / 'flex', small_run_options)
+    cfg.runner_type = 'FlexibleRunner'
+    runner = build_runner(cfg, 'none')
+    assert isinstance(runner, FlexibleRunner)
+    runner.train()
+    assert osp.isfile(osp.join(cfg.work_dir, 'iter_4.pth'))
+    losses = [r['loss'] for r in _logged_losses(cfg.work_dir)]
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
