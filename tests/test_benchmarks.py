@@ -222,3 +222,20 @@ def test_train_benchmark_prepares_every_pretraining_config(path, synthetic_root)
     assert len(data['data_samples']) == 2
     views = data['inputs'] if isinstance(data['inputs'], list) else [data['inputs']]
     assert all(v.shape[0] == 2 and v.shape[1] == 3 for v in views)
+
+
+def test_pipeline_benchmark_times_the_start_of_an_epoch(synthetic_root, subprocess_env, tmp_path):
+    # an epoch-based config (DefaultSampler); the iteration-based ones have one epoch
+    detcon, maskco = _configs('detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',
+                              'maskco/r50_8xb32_coco.py')
+    out = tmp_path / 'epoch.json'
+    proc = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'benchmark_pipeline.py'), detcon, maskco, '--num', '1',
+         '--warmup', '0', '--batch', '2', '--epoch-start', '1', '--data-root', synthetic_root,
+         '--json', str(out)],
+        env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    detcon_row, maskco_row = json.loads(out.read_text())
+    assert set(detcon_row['epoch_start_s']) == {'False', 'True'}
+    assert all(wait > 0 for wait in detcon_row['epoch_start_s'].values())
+    assert 'epoch_start_s' not in maskco_row and 'InfiniteSampler' in proc.stdout

@@ -47,6 +47,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--data-root', default='data/synthetic_scenes')
     parser.add_argument('--own-data', action='store_true',
                         help='read the config\'s own dataset instead of the synthetic scenes')
+    parser.add_argument('--epoch-start', type=int, metavar='WORKERS',
+                        help='also time the first batch of a new epoch with this many workers, '
+                        'with and without persistent_workers')
     parser.add_argument('--step-ms', type=float,
                         help='model step time; prints the workers that keep up with it')
     parser.add_argument('--json', help='write the figures here')
@@ -99,6 +102,27 @@ def loader_throughput(cfg, workers: int, batches: int) -> float:
     return rate
 
 
+def epoch_start_seconds(cfg, workers: int, persistent: bool, epochs: int = 4) -> float:
+    """Median wait for the first batch of epochs 2.. (worker start-up, unless
+    the workers persist), over epochs of 2 batches run to their end."""
+    from mmengine.runner import Runner
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    loader_cfg.update(num_workers=workers, persistent_workers=persistent)
+    loader_cfg.dataset['indices'] = 2 * loader_cfg.batch_size
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    waits = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        batches = iter(loader)
+        next(batches)
+        if epoch:  # epoch 1 starts the workers in any case
+            waits.append(time.perf_counter() - start)
+        for _ in batches:
+            pass
+    del batches, loader
+    return spread(waits)['median']
+
+
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
@@ -116,6 +140,12 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                    batch=cfg.train_dataloader.batch_size, loader_images_per_s={})
         for workers in args.workers:
             row['loader_images_per_s'][workers] = loader_throughput(cfg, workers, args.batches)
+        infinite = 'Infinite' in str(cfg.train_dataloader.get('sampler', {}).get('type'))
+        if args.epoch_start and infinite:
+            print(f'  {row["config"]}: InfiniteSampler, a single epoch: no epoch start to time')
+        elif args.epoch_start:
+            row['epoch_start_s'] = {
+                str(p): epoch_start_seconds(cfg, args.epoch_start, p) for p in (False, True)}
         if args.step_ms:
             need = row['batch'] / (args.step_ms / 1e3)  # images/s the model consumes
             row['workers_needed'] = math.ceil(need / row['images_per_s_per_worker'])
@@ -137,6 +167,10 @@ def report(rows: List[dict], args: argparse.Namespace) -> None:
             print(f'    {name:<28}{t:>8.2f} ms')
         for workers, rate in row['loader_images_per_s'].items():
             print(f'    DataLoader, {workers} workers, batch {row["batch"]}: {rate:.1f} images/s')
+        if 'epoch_start_s' in row:
+            wait = row['epoch_start_s']
+            print(f'    first batch of a new epoch, {args.epoch_start} workers: '
+                  f'{wait["False"] * 1e3:.0f} ms, persistent workers {wait["True"] * 1e3:.0f} ms')
         if 'workers_needed' in row:
             print(f'    workers to feed a {args.step_ms:g} ms step at batch {row["batch"]}: '
                   f'{row["workers_needed"]}')
