@@ -96,9 +96,10 @@ def fmt_row(label: str, row: dict, base: dict) -> str:
     step = row['step_s']
     peak = row.get('peak_mib')
     rise = row.get('train_mib')
+    ratio = step['median'] / base['step_s']['median']
     return (f'| {label} | {row["view"]} | {row["batch"]} | {step["median"] * 1e3:.0f} '
             f'({step["q1"] * 1e3:.0f}-{step["q3"] * 1e3:.0f}) | '
-            f'{row["data_s"]["median"] * 1e3:.1f} | {row["images_per_s"]:.1f} | **{step["median"] / base["step_s"]["median"]:.2f}** | '
+            f'{row["data_s"]["median"] * 1e3:.1f} | {row["images_per_s"]:.1f} | **{ratio:.2f}** | '
             f'{row["gmacs_per_view"]:.3g} | {row["saved_activations_mib"]:.0f} | '
             f'{f"{peak:.0f}" if peak else "-"} | {f"{rise:.0f}" if rise else "-"} |')
 
