@@ -239,3 +239,17 @@ def test_pipeline_benchmark_times_the_start_of_an_epoch(synthetic_root, subproce
     assert set(detcon_row['epoch_start_s']) == {'False', 'True'}
     assert all(wait > 0 for wait in detcon_row['epoch_start_s'].values())
     assert 'epoch_start_s' not in maskco_row and 'InfiniteSampler' in proc.stdout
+
+
+def test_suite_row_shows_the_ratio_to_the_reference_row():
+    suite = _tool_module('benchmark_suite')
+
+    def row(median, act):
+        step = dict(median=median, q1=median * 0.9, q3=median * 1.1, min=0, max=0, n=3)
+        return dict(view=64, batch=32, step_s=step, data_s=dict(median=0.002),
+                    images_per_s=32 / median, gmacs_per_view=0.152,
+                    saved_activations_mib=act, peak_mib=1100.0, train_mib=None)
+    text = suite.fmt_row('maskco', row(0.45, 105.0), row(0.40, 100.0))
+    cells = [c.strip() for c in text.strip('|').split('|')]
+    assert cells == ['maskco', '64', '32', '450 (405-495)', '2.0', '71.1', '**1.12**', '0.152',
+                     '105', '1100', '-']
