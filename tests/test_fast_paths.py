@@ -96,12 +96,16 @@ def test_vit_gradient_checkpointing_same_gradients_fewer_saved_activations():
 
 
 def test_rss_sampler_sees_memory_touched_inside_the_block():
+    import mmap
+    size = 64 * 2**20
+    # Fresh anonymous pages: malloc could hand back memory an earlier test
+    # freed, still resident, which would not raise the RSS.
+    block = mmap.mmap(-1, size)
     with RSSSampler(interval=0.001) as rss:
-        block = np.ones(64 * 2**20 // 8)  # 64 MiB, every page written
-        block += 1
+        block.write(b'\x01' * size)  # every page written
     assert rss.rise >= 48 * 2**20
     assert rss.peak >= rss.start + rss.rise - 1
-    del block
+    block.close()
 
 
 def test_spread_worked_example():
