@@ -20,24 +20,15 @@ model = dict(
                              with_last_bn=False, with_avg_pool=False,
                              norm_cfg=dict(type='BN1d'))))
 
-# = byol_view_pipelines of _base_/datasets/coco_detcon.py, after the crop and flip
 _crop = [
     dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.2, 1.0), backend='pillow',
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
-                          hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
 ]
+# DetCon_B's photometric transforms (_base_/datasets/coco_detcon.py), per view
 view_pipelines = [
-    _crop + [dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.),
-             dict(type='Solarize', thr=128, prob=0.)],
-    _crop + [dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf',
-                  prob=0.1),
-             dict(type='Solarize', thr=128, prob=0.2)],
+    _crop + [dict(type='Compose', transforms={{_base_.byol_view1_pipeline}})],
+    _crop + [dict(type='Compose', transforms={{_base_.byol_view2_pipeline}})],
 ]
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),

@@ -17,14 +17,8 @@ model = dict(
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.2, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
-    # = simclr_view_pipeline of _base_/datasets/coco_detcon.py, DetCon_S's
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8,
-                          hue=0.2)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+    # DetCon_S's photometric transforms (_base_/datasets/coco_detcon.py)
+    dict(type='Compose', transforms={{_base_.simclr_view_pipeline}}),
 ]
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),

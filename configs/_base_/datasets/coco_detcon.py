@@ -14,14 +14,14 @@ _byol_colour = [
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
          channel_weights=(0.114, 0.587, 0.2989)),
 ]
-byol_view_pipelines = [
-    _byol_colour + [
-        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.),
-        dict(type='Solarize', thr=128, prob=0.)],
-    _byol_colour + [
-        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
-        dict(type='Solarize', thr=128, prob=0.2)],
-]
+# Named one by one so that other configs can reuse each ({{_base_.byol_view1_pipeline}}).
+byol_view1_pipeline = _byol_colour + [
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.),
+    dict(type='Solarize', thr=128, prob=0.)]
+byol_view2_pipeline = _byol_colour + [
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
+    dict(type='Solarize', thr=128, prob=0.2)]
+byol_view_pipelines = [byol_view1_pipeline, byol_view2_pipeline]
 simclr_view_pipeline = [
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8,
