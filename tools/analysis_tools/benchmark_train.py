@@ -15,7 +15,7 @@ next batch (the dataloader; 0 with ``--synthetic-data``, which reuses one batch
 made by the config's pipeline, to isolate the model), as median and
 quartiles; images/s; the encoder's GMACs per view; the activation memory
 autograd saves for the backward (any device); the peak memory (CUDA max
-allocated, or on the CPU the peak RSS of a child process that runs the model
+allocated or, on the CPU, peak RSS, of a child process that runs the model
 alone for a few steps).
 
     # MaskCo vs mmpretrain's MoCo v2, the CPU variants:
@@ -40,7 +40,7 @@ import platform
 import subprocess
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -94,9 +94,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--baseline-cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides of the baseline, key=value')
     parser.add_argument('--no-memory', action='store_true',
-                        help='skip the peak-RSS child processes on the CPU')
+                        help='skip the peak-memory child processes')
     parser.add_argument('--json', help='write the figures here')
-    parser.add_argument('--rss-child', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--options-json', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -132,7 +132,6 @@ class Subject:
         apply_fast_paths(self.model, self.cfg)
         self.step_times: List[float] = []
         self.data_times: List[float] = []
-        self.cuda_peak = 0
         self.size: Optional[int] = None
         self.last_batch: Optional[dict] = None
 
@@ -151,12 +150,10 @@ class Subject:
         fetched = time.perf_counter()
         if self.device.startswith('cuda'):
             torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
             fetched = time.perf_counter()
         self.model.train_step(data, self.optim_wrapper)
         if self.device.startswith('cuda'):
             torch.cuda.synchronize()
-            self.cuda_peak = max(self.cuda_peak, torch.cuda.max_memory_allocated())
         done = time.perf_counter()
         self.size = view_size(data)
         self.last_batch = data
@@ -253,13 +250,14 @@ def apply_fast_paths(model: torch.nn.Module, cfg: Config) -> None:
         model.train_step = torch.compile(model.train_step, **compile_cfg)
 
 
-def rss_in_child(path: str, options: dict, args: argparse.Namespace,
-                 fast_paths: bool) -> Tuple[Optional[int], Optional[int]]:
-    """(peak RSS, its rise over the training steps) of a fresh process running
-    this config's model alone for a few steps."""
-    command = [sys.executable, osp.abspath(__file__), path, '--rss-child', '--synthetic-data',
-               '--warmup', '1', '--iters', '2', '--device', 'cpu', '--data-root', args.data_root,
-               '--options-json', json.dumps(options)]
+def memory_in_child(path: str, options: dict, args: argparse.Namespace,
+                    fast_paths: bool) -> dict:
+    """Peak memory of a fresh process running this config's model alone for a
+    few steps (on the CPU its peak RSS and the rise over the steps; on CUDA the
+    max allocated), so that the other config's weights do not count."""
+    command = [sys.executable, osp.abspath(__file__), path, '--memory-child',
+               '--synthetic-data', '--warmup', '1', '--iters', '2', '--device', args.device,
+               '--data-root', args.data_root, '--options-json', json.dumps(options)]
     if args.batch:
         command += ['--batch', str(args.batch)]
     if fast_paths:
@@ -268,12 +266,14 @@ def rss_in_child(path: str, options: dict, args: argparse.Namespace,
                                           ('--with-cp', args.with_cp)) if on]
         if args.compile_modules:
             command += ['--compile-modules', args.compile_modules]
+        if args.amp:
+            command += ['--amp', args.amp]
     proc = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
     for line in proc.stdout.splitlines():
-        if line.startswith('PEAK_RSS '):
-            return int(line.split()[1]), int(line.split()[2])
-    print(f'  (peak RSS of {path} not measured: {proc.stderr.strip()[-400:]})', flush=True)
-    return None, None
+        if line.startswith('MEMORY '):
+            return json.loads(line[len('MEMORY '):])
+    print(f'  (memory of {path} not measured: {proc.stderr.strip()[-400:]})', flush=True)
+    return {}
 
 
 def environment(args: argparse.Namespace) -> dict:
@@ -305,14 +305,20 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     if args.baseline:
         subjects.append(Subject(args.baseline, args.baseline_cfg_options, args,
                                 fast_paths=args.on_both))
-    if args.rss_child:
+    if args.memory_child:
         # The rise of RSS over the steps, from the built model on: activations,
         # gradients and optimizer state (glibc keeps freed memory, so later
         # steps add little); the total includes Python and the libraries.
+        cuda = args.device.startswith('cuda')
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         with RSSSampler() as rss:
             for _ in range(args.warmup + args.iters):
                 subjects[0].iterate(timed=False)
-        print(f'PEAK_RSS {rss.peak} {rss.rise}')
+        memory = dict(peak_rss=rss.peak, rss_rise=rss.rise)
+        if cuda:
+            memory['cuda_peak'] = torch.cuda.max_memory_allocated()
+        print('MEMORY ' + json.dumps(memory))
         return []
 
     for i in range(args.warmup + args.iters):
@@ -334,15 +340,15 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                                                subject.size) / 1e9,
                    saved_activations_mib=subject.saved_activation_bytes() / 2**20,
                    workers=0 if subject.synthetic else subject.cfg.train_dataloader.num_workers)
-        if args.device.startswith('cuda'):
-            row['peak_mib'] = subject.cuda_peak / 2**20
-            row['peak_kind'] = 'cuda max allocated'
-        elif not args.no_memory:
-            peak, rise = rss_in_child(subject.path, subject.options, args,
-                                      subject.fast_paths)
-            row['peak_mib'] = peak / 2**20 if peak else None
-            row['train_mib'] = rise / 2**20 if rise else None
-            row['peak_kind'] = 'peak RSS of a process running the model alone'
+        if not args.no_memory:
+            memory = memory_in_child(subject.path, subject.options, args, subject.fast_paths)
+            if args.device.startswith('cuda'):
+                row['peak_mib'] = memory['cuda_peak'] / 2**20 if memory else None
+                row['peak_kind'] = 'CUDA max allocated by a process running the model alone'
+            else:
+                row['peak_mib'] = memory['peak_rss'] / 2**20 if memory else None
+                row['train_mib'] = memory['rss_rise'] / 2**20 if memory else None
+                row['peak_kind'] = 'peak RSS of a process running the model alone'
         rows.append(row)
     report(rows, args)
     return rows
