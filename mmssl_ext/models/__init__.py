@@ -1,8 +1,9 @@
-from .algorithms import CCMIM, DetConB, DetConS, MaskCo
+from .algorithms import CCMIM, DINO, NNCLR, DetConB, DetConS, MaskCo
 from .backbones import ImportanceMaskingViT
-from .losses import CrossBatchInfoNCELoss, DetConLoss
-from .necks import MaskPredictionNeck
+from .losses import CrossBatchInfoNCELoss, DetConLoss, DINOLoss, NNCLRLoss
+from .necks import DINONeck, MaskPredictionNeck
 from .wrappers import CPUDistributedDataParallel
 
 __all__ = ['CPUDistributedDataParallel', 'MaskCo', 'MaskPredictionNeck', 'DetConS', 'DetConB',
-           'DetConLoss', 'ImportanceMaskingViT', 'CCMIM', 'CrossBatchInfoNCELoss']
+           'DetConLoss', 'ImportanceMaskingViT', 'CCMIM', 'CrossBatchInfoNCELoss', 'NNCLR',
+           'NNCLRLoss', 'DINO', 'DINOLoss', 'DINONeck']

@@ -4,7 +4,8 @@ Every row is one ``benchmark_train.py`` run (a fresh process, ``--json``), so
 each figure in the docs comes with the command that measured it:
 
 * ``pairs``: each method against its mmpretrain baseline at the same batch
-  (MaskCo / MoCo v2, DetCon_S / SimCLR, DetCon_B / BYOL, ccMIM / MAE);
+  (MaskCo / MoCo v2, DetCon_S / SimCLR, DetCon_B / BYOL, ccMIM / MAE,
+  NNCLR / SimCLR, DINO / BYOL);
 * ``fast``: each fast path against the same config without it;
 * ``scaling``: one knob of a small config varied (batch, view size, boxes,
   masks, queue length) through ``--cfg-options``, against its first value;
@@ -33,8 +34,13 @@ BYOL = 'configs/byol/byol_r18_1xb32-600i_synthetic.py'
 DETCON_B = 'configs/detcon/detcon-b_r18_1xb32-600i_synthetic.py'
 MAE = 'configs/mae/mae_vit-tiny-p8_1xb32-600i_synthetic.py'
 CCMIM = 'configs/ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py'
+NNCLR = 'configs/nnclr/nnclr_r18_1xb32-600i_synthetic.py'
+DINO = 'configs/dino/dino_r18_1xb32-600i_synthetic.py'
 
-PAIRS = [(MASKCO, MOCO), (DETCON_S, SIMCLR), (DETCON_B, BYOL), (CCMIM, MAE)]
+# NNCLR is SimCLR with nearest-neighbour positives and a predictor; DINO is the
+# negative-free momentum-teacher method, like BYOL, plus multi-crop.
+PAIRS = [(MASKCO, MOCO), (DETCON_S, SIMCLR), (DETCON_B, BYOL), (CCMIM, MAE), (NNCLR, SIMCLR),
+         (DINO, BYOL)]
 FULL_PAIRS = [
     ('configs/maskco/r50_8xb32_coco.py', 'configs/mocov2/mocov2_r50_8xb32_coco.py'),
     ('configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',

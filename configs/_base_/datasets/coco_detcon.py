@@ -6,7 +6,7 @@ _base_ = './coco_mocov2.py'
 
 data_root = 'data/coco/'  # as in the base; repeated to build the mask paths below
 
-_byol_colour = [
+byol_colour_pipeline = [
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
                           hue=0.1)],
@@ -15,10 +15,10 @@ _byol_colour = [
          channel_weights=(0.114, 0.587, 0.2989)),
 ]
 # Named one by one so that other configs can reuse each ({{_base_.byol_view1_pipeline}}).
-byol_view1_pipeline = _byol_colour + [
+byol_view1_pipeline = byol_colour_pipeline + [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.),
     dict(type='Solarize', thr=128, prob=0.)]
-byol_view2_pipeline = _byol_colour + [
+byol_view2_pipeline = byol_colour_pipeline + [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
     dict(type='Solarize', thr=128, prob=0.2)]
 byol_view_pipelines = [byol_view1_pipeline, byol_view2_pipeline]

@@ -1,4 +1,6 @@
 from .detcon import DetConViews, GridMasks, InstanceMasksToIds, LoadFHMasks
 from .maskco import MaskCoViews
+from .multi_crop import MultiCrop
 
-__all__ = ['MaskCoViews', 'DetConViews', 'GridMasks', 'InstanceMasksToIds', 'LoadFHMasks']
+__all__ = ['MaskCoViews', 'DetConViews', 'GridMasks', 'InstanceMasksToIds', 'LoadFHMasks',
+           'MultiCrop']

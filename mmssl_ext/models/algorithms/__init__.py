@@ -1,5 +1,7 @@
 from .ccmim import CCMIM
 from .detcon import DetConB, DetConS
+from .dino import DINO
 from .maskco import MaskCo
+from .nnclr import NNCLR
 
-__all__ = ['MaskCo', 'DetConS', 'DetConB', 'CCMIM']
+__all__ = ['MaskCo', 'DetConS', 'DetConB', 'CCMIM', 'NNCLR', 'DINO']

@@ -1,3 +1,4 @@
+from .dino_neck import DINONeck, WeightNormLinear
 from .mask_prediction_head import MaskPredictionNeck
 
-__all__ = ['MaskPredictionNeck']
+__all__ = ['MaskPredictionNeck', 'DINONeck', 'WeightNormLinear']

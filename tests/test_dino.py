@@ -1,0 +1,339 @@
+"""DINO: schedules, centering, loss, head, multi-crop, and a short run."""
+import json
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmengine.registry import init_default_scope
+
+from mmssl_ext.models.losses import DINOLoss, teacher_temperature
+from mmssl_ext.models.necks import DINONeck, WeightNormLinear
+from mmssl_ext.registry import MODELS, TRANSFORMS
+
+from .conftest import REPO_ROOT, run_mim_and_dist_train
+
+CONFIGS = osp.join(REPO_ROOT, 'configs', 'dino')
+SMALL = osp.join(CONFIGS, 'dino_r18_1xb32-600i_synthetic.py')
+
+
+# --------------------------------------------------------------------------- schedules
+
+def test_teacher_temperature_is_the_official_linspace_then_constant():
+    warmup = np.linspace(0.04, 0.07, 30)
+    for epoch in range(30):
+        assert teacher_temperature(epoch, 30, 0.04, 0.07) == pytest.approx(warmup[epoch])
+    assert teacher_temperature(0, 30, 0.04, 0.07) == 0.04
+    assert teacher_temperature(29, 30, 0.04, 0.07) == pytest.approx(0.07)
+    assert teacher_temperature(30, 30, 0.04, 0.07) == 0.07
+    assert teacher_temperature(500, 30, 0.04, 0.07) == 0.07
+    assert teacher_temperature(0, 0, 0.04, 0.07) == 0.07  # no warm-up
+    assert teacher_temperature(0, 1, 0.04, 0.07) == 0.04
+
+
+# --------------------------------------------------------------------------- loss
+
+def _reference_loss(student, teacher, center, student_temp, teacher_temp):
+    """The paper's H(P_t, P_s) over pairs of different views, sample by sample."""
+    def softmax(x):
+        e = np.exp(x - x.max())
+        return e / e.sum()
+
+    total, terms = 0., 0
+    for i, t_view in enumerate(teacher):
+        for j, s_view in enumerate(student):
+            if i == j:
+                continue
+            per_sample = []
+            for t, s in zip(t_view, s_view):
+                p_t = softmax((t - center) / teacher_temp)
+                p_s = softmax(s / student_temp)
+                per_sample.append(-(p_t * np.log(p_s)).sum())
+            total += np.mean(per_sample)
+            terms += 1
+    return total / terms
+
+
+def test_loss_matches_an_independent_computation():
+    rng = np.random.default_rng(0)
+    batch, k = 3, 7
+    student = [rng.normal(size=(batch, k)) for _ in range(5)]  # 2 global + 3 local
+    teacher = [rng.normal(size=(batch, k)) for _ in range(2)]
+    criterion = DINOLoss(out_channels=k, student_temp=0.1, center_momentum=0.9)
+    center = rng.normal(size=(1, k))
+    criterion.center.copy_(torch.tensor(center, dtype=torch.float32))
+    loss, _ = criterion([torch.tensor(s, dtype=torch.float32) for s in student],
+                        [torch.tensor(t, dtype=torch.float32) for t in teacher], 0.05)
+    expected = _reference_loss(student, teacher, center[0], 0.1, 0.05)
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+
+
+def test_center_is_an_ema_of_the_teacher_batch_mean():
+    k = 4
+    criterion = DINOLoss(out_channels=k, center_momentum=0.9)
+    gen = torch.Generator().manual_seed(1)
+    teacher = [torch.randn(3, k, generator=gen) for _ in range(2)]
+    student = [torch.randn(3, k, generator=gen) for _ in range(3)]
+    criterion(student, teacher, 0.04)
+    mean_1 = torch.cat(teacher).mean(0, keepdim=True)
+    torch.testing.assert_close(criterion.center, 0.1 * mean_1)  # from zero
+    teacher_2 = [t + 1 for t in teacher]
+    criterion(student, teacher_2, 0.04)
+    torch.testing.assert_close(criterion.center, 0.9 * 0.1 * mean_1 + 0.1 * (mean_1 + 1))
+
+
+def test_loss_uses_the_center_before_updating_it():
+    k = 3
+    criterion = DINOLoss(out_channels=k)
+    student = [torch.zeros(2, k)] * 3
+    teacher = [torch.tensor([[5., 0., 0.]] * 2)] * 2
+    _, entropy = criterion(student, teacher, 1.0)
+    # targets of the zero center: softmax(5, 0, 0)
+    p = torch.softmax(torch.tensor([5., 0., 0.]), 0)
+    assert float(entropy) == pytest.approx(float(-(p * p.log()).sum()), rel=1e-5)
+
+
+def test_teacher_entropy_reads_the_two_collapses():
+    k = 16
+    criterion = DINOLoss(out_channels=k)
+    student = [torch.randn(4, k) for _ in range(3)]
+    _, uniform = criterion(student, [torch.zeros(4, k)] * 2, 0.04)
+    assert float(uniform) == pytest.approx(math.log(k), rel=1e-5)
+    one_hot = torch.zeros(4, k)
+    one_hot[:, 3] = 10.
+    criterion.center.zero_()
+    _, peaked = criterion(student, [one_hot] * 2, 0.04)
+    assert float(peaked) < 1e-6
+
+
+def test_loss_refuses_a_single_view():
+    with pytest.raises(ValueError, match='at least two student views'):
+        DINOLoss(out_channels=3)([torch.zeros(1, 3)], [torch.zeros(1, 3)], 0.04)
+
+
+# --------------------------------------------------------------------------- head
+
+def test_weight_norm_linear_is_weight_normalisation():
+    torch.manual_seed(0)
+    layer = WeightNormLinear(5, 3)
+    x = torch.randn(4, 5)
+    v = layer.weight.detach()
+    expected = x @ (v / v.norm(dim=1, keepdim=True)).T  # g = 1
+    torch.testing.assert_close(layer(x), expected)
+    # the same as torch's weight norm with g fixed at 1
+    reference = torch.nn.Linear(5, 3, bias=False)
+    reference.weight.data.copy_(v)
+    reference = torch.nn.utils.parametrizations.weight_norm(reference)
+    reference.parametrizations.weight.original0.data.fill_(1.)
+    torch.testing.assert_close(layer(x), reference(x))
+    assert [n for n, _ in layer.named_parameters()] == ['weight']
+    learnable = WeightNormLinear(5, 3, learnable_norm=True)
+    learnable.scale.data.fill_(2.)
+    w = learnable.weight.detach()
+    torch.testing.assert_close(learnable(x), 2 * x @ (w / w.norm(dim=1, keepdim=True)).T)
+
+
+@pytest.mark.parametrize('shape', [(4, 32), (4, 32, 3, 3)])
+def test_dino_neck_pools_normalises_and_projects(shape):
+    torch.manual_seed(0)
+    neck = DINONeck(in_channels=32, out_channels=10, hidden_channels=16, bottleneck_channels=8,
+                    use_bn=len(shape) == 4)
+    neck.init_weights()
+    x = torch.randn(*shape)
+    out = neck((x, ))[0]
+    assert out.shape == (4, 10)
+    pooled = x.mean(dim=(2, 3)) if x.dim() == 4 else x
+    bottleneck = F.normalize(neck.mlp(pooled), dim=-1)
+    torch.testing.assert_close(out, neck.last_layer(bottleneck))
+    # every logit is a cosine: unit bottleneck against unit rows
+    assert out.abs().max() <= 1 + 1e-5
+
+
+# --------------------------------------------------------------------------- multi-crop
+
+def _multi_crop(**overrides):
+    cfg = dict(type='MultiCrop', global_transforms=[[dict(type='RandomFlip', prob=0.5)],
+                                                    [dict(type='Solarize', thr=128, prob=1.)]],
+               local_transforms=[dict(type='RandomFlip', prob=0.5)], num_local_crops=3,
+               global_size=48, local_size=24)
+    cfg.update(overrides)
+    return TRANSFORMS.build(cfg)
+
+
+def test_multi_crop_shapes_and_order():
+    init_default_scope('mmssl_ext')
+    rng = np.random.default_rng(0)
+    image = rng.integers(160, 256, size=(80, 120, 3), dtype=np.uint8)  # all above 128
+    out = _multi_crop()(dict(img=image))
+    shapes = [v.shape for v in out['img']]
+    assert shapes == [(48, 48, 3)] * 2 + [(24, 24, 3)] * 3
+    # the second global view has its own pipeline: solarised (inverted above 128)
+    assert out['img'][1].max() < 128 and out['img'][0].min() >= 128
+
+
+def test_multi_crop_batches_into_views_of_two_sizes():
+    from mmengine.dataset import default_collate
+    init_default_scope('mmssl_ext')
+    pipeline = [_multi_crop(), TRANSFORMS.build(dict(type='PackInputs'))]
+    rng = np.random.default_rng(1)
+    samples = []
+    for _ in range(2):
+        results = dict(img=rng.integers(0, 255, size=(64, 64, 3), dtype=np.uint8))
+        for step in pipeline:
+            results = step(results)
+        samples.append(results)
+    batch = default_collate(samples)
+    preprocessor = MODELS.build(dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0],
+                                     std=[1, 1, 1], to_rgb=True))
+    views = preprocessor(batch, training=True)['inputs']
+    assert [tuple(v.shape) for v in views] == [(2, 3, 48, 48)] * 2 + [(2, 3, 24, 24)] * 3
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(global_transforms=[]), 'at least one global view'),
+    (dict(num_local_crops=-1), 'num_local_crops'),
+    (dict(local_scale=(0.5, 1.2)), 'local_scale'),
+])
+def test_multi_crop_refuses_bad_arguments(bad, message):
+    init_default_scope('mmssl_ext')
+    with pytest.raises(ValueError, match=message):
+        _multi_crop(**bad)
+
+
+# --------------------------------------------------------------------------- model
+
+def _model(path=SMALL, **options):
+    init_default_scope('mmssl_ext')
+    cfg = Config.fromfile(path)
+    cfg.model.update(options)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    return model
+
+
+def _views(batch=2, sizes=(32, 32, 16, 16)):
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randn(batch, 3, s, s, generator=gen) for s in sizes]
+
+
+def test_last_layer_gets_no_gradient_while_frozen():
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 100)
+    model = _model(freeze_last_layer=3, by_epoch=False)
+    for it, frozen in ((0, True), (2, True), (3, False)):
+        hub.update_info('iter', it)
+        model.zero_grad()
+        model.loss(_views(), [None] * 2)['loss'].backward()
+        last = model.neck.last_layer.weight.grad
+        assert (last.abs().sum() == 0) == frozen, it
+        assert model.neck.mlp[0].weight.grad.abs().sum() > 0  # the rest still learns
+    hub.update_info('iter', 0)
+
+
+def test_teacher_is_a_momentum_copy_fed_the_global_views_only():
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 100)
+    hub.update_info('iter', 0)
+    model = _model()
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    seen = []
+    handle = model.teacher.module['backbone'].register_forward_hook(
+        lambda m, args, out: seen.append(tuple(args[0].shape)))
+    losses = model.loss(_views(), [None] * 2)
+    handle.remove()
+    assert seen == [(4, 3, 32, 32)]  # both global views in one pass, no local view
+    assert set(losses) == {'loss', 'teacher_entropy', 'teacher_temp'}
+    assert float(losses['teacher_temp']) == pytest.approx(0.04)
+    # mmengine's EMA copies the student at its first update
+    for (name, p), (_, q) in zip(model.backbone.named_parameters(),
+                                 model.teacher.module['backbone'].named_parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+
+
+def test_vit_config_trains_on_global_and_local_sizes_and_the_teacher_has_no_drop_path():
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 100)
+    path = osp.join(CONFIGS, 'dino_vit-small-p16_8xb64-coslr-100e_in1k.py')
+    model = _model(path, neck=dict(type='DINONeck', in_channels=384, out_channels=64,
+                                   hidden_channels=32, bottleneck_channels=16),
+                   loss=dict(type='DINOLoss', out_channels=64))
+    drop = [m.drop_prob for m in model.teacher.modules() if hasattr(m, 'drop_prob')]
+    assert drop and not any(drop)
+    assert any(getattr(m, 'drop_prob', 0) > 0 for m in model.backbone.modules())
+    losses = model.loss(_views(1, (64, 64, 32)), [None])
+    assert torch.isfinite(losses['loss'])
+
+
+# --------------------------------------------------------------------------- training
+
+def _options(root, iters, extra=()):
+    return [f'train_dataloader.dataset.data_root={root}', 'train_dataloader.batch_size=8',
+            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+            f'train_cfg.max_iters={iters}', 'default_hooks.logger.interval=1',
+            f'default_hooks.checkpoint.interval={iters}', *extra]
+
+
+@pytest.mark.slow
+def test_dino_trains_through_mim_and_dist_train(tmp_path, synthetic_root, subprocess_env):
+    run_mim_and_dist_train(SMALL, _options(synthetic_root, 2), tmp_path, subprocess_env)
+
+
+@pytest.mark.slow
+def test_short_run_on_synthetic_scenes_does_not_collapse(tmp_path, synthetic_root):
+    """After warm-up and unfreezing, the teacher's targets are neither one-hot
+    (entropy 0) nor uniform (entropy log K): centering and sharpening hold
+    each other in balance."""
+    import argparse
+    from mmengine.config import DictAction
+    from mmengine.runner import Runner
+    iters, k = 30, 256
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = _options(synthetic_root, iters, [
+        f'model.neck.out_channels={k}', f'model.loss.out_channels={k}',
+        'model.teacher_temp_warmup=10', 'model.freeze_last_layer=5', 'model.momentum=0.05',
+        'optim_wrapper.optimizer.lr=0.05',
+        'train_dataloader.dataset.pipeline.1.global_size=32',
+        'train_dataloader.dataset.pipeline.1.local_size=16'])
+    cfg = Config.fromfile(SMALL)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1., by_epoch=False)]
+    cfg.work_dir = str(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    log = [json.loads(line) for line in open(
+        osp.join(tmp_path, runner.timestamp, 'vis_data', 'scalars.json'))]
+    entropy = [r['teacher_entropy'] for r in log if 'teacher_entropy' in r]
+    assert len(entropy) == iters and all(map(math.isfinite, entropy))
+    late = np.mean(entropy[-10:])
+    print('teacher entropy / log K:', [round(e / math.log(k), 3) for e in entropy])
+    assert 0.1 * math.log(k) < late < 0.9 * math.log(k), entropy
+
+
+def test_the_teacher_backbone_transfers_with_its_prefix(tmp_path):
+    # The paper evaluates the teacher: its encoder loads into a plain ResNet
+    # through the transfer configs' initializer with prefix
+    # 'teacher.module.backbone.' (the student stays under 'backbone.').
+    from mmpretrain.models import ResNet
+
+    from mmssl_ext.models.utils import PretrainedBackboneInit
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 100)
+    model = _model()
+    model.loss(_views(), [None] * 2)  # one EMA update
+    with torch.no_grad():  # make the teacher differ from the student
+        for p in model.teacher.module['backbone'].parameters():
+            p.add_(1.)
+    path = str(tmp_path / 'dino.pth')
+    torch.save(dict(state_dict=model.state_dict()), path)
+    resnet = ResNet(depth=18)
+    PretrainedBackboneInit(path, prefix='teacher.module.backbone.', min_loaded=1.0)(resnet)
+    teacher = model.teacher.module['backbone'].state_dict()
+    for key, value in resnet.state_dict().items():
+        torch.testing.assert_close(value, teacher[key], msg=key)
