@@ -44,12 +44,12 @@ def test_zero_masked_boxes_uses_pixel_centres():
 def test_queue_update_on_a_hand_built_case():
     model = _tiny_model()
     keys = F.normalize(torch.arange(8, dtype=torch.float32).view(2, 4) + 1, dim=1)
-    model._dequeue_and_enqueue(keys)
-    torch.testing.assert_close(model.queue[:, :2], keys.T)
-    assert int(model.queue_ptr) == 2
+    model.queue.enqueue(keys)
+    torch.testing.assert_close(model.queue.embeddings[:2], keys)
+    assert int(model.queue.ptr) == 2
     for _ in range(3):
-        model._dequeue_and_enqueue(keys)
-    assert int(model.queue_ptr) == 0  # wrapped around 8 slots
+        model.queue.enqueue(keys)
+    assert int(model.queue.ptr) == 0  # wrapped around 8 slots
 
 
 def test_momentum_update_is_mmengine_ema():
@@ -79,13 +79,13 @@ def test_loss_logits_on_a_known_model_state():
         ds.set_field(torch.tensor([0., 0., 32., 32.]), 'mask_box')
         ds.set_field('after_norm', 'mask_mode')
         samples.append(ds)
-    queue_before = model.queue.clone()
+    queue_before = model.queue.embeddings.T.clone()
     loss = model.loss([torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)], samples)['loss']
     assert torch.isfinite(loss) and loss.item() > 0
     # Only the positive keys (one per image) were enqueued.
-    assert int(model.queue_ptr) == 2
-    torch.testing.assert_close(model.queue[:, 2:], queue_before[:, 2:])
-    assert torch.allclose(model.queue[:, :2].norm(dim=0), torch.ones(2))
+    assert int(model.queue.ptr) == 2
+    torch.testing.assert_close(model.queue.embeddings.T[:, 2:], queue_before[:, 2:])
+    assert torch.allclose(model.queue.embeddings[:2].norm(dim=1), torch.ones(2))
 
 
 def test_short_training_run_is_finite(tmp_path, synthetic_root):
@@ -103,7 +103,7 @@ def test_short_training_run_is_finite(tmp_path, synthetic_root):
     losses = [json.loads(line)['loss'] for line in open(logs[0]) if '"loss"' in line]
     assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
     ckpt = torch.load(osp.join(str(tmp_path), 'iter_6.pth'), weights_only=True)
-    assert ckpt['state_dict']['queue'].shape == (128, 16)
+    assert ckpt['state_dict']['queue.embeddings'].shape == (16, 128)
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
 
 
@@ -128,7 +128,7 @@ def test_maskco_trains_as_two_gloo_processes(tmp_path, synthetic_root, subproces
     ckpt = torch.load(osp.join(str(tmp_path), 'iter_3.pth'), weights_only=True)
     # 3 steps x 8 keys gathered from both processes = 24 -> slot 8 of 16
     # (without the gather: 3 x 4 = 12).
-    assert int(ckpt['state_dict']['queue_ptr']) == 8
+    assert int(ckpt['state_dict']['queue.ptr']) == 8
 
 
 def _reference_embedding(model: MaskCo, image: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
@@ -166,7 +166,7 @@ def test_loss_equals_an_independent_computation(intra):
                               [[10., 12., 50., 40.], [0., 40., 20., 64.]],
                               [[20., 4., 62., 33.], [1., 1., 18., 19.]]])
     mask_boxes = torch.tensor([[8., 8., 40., 40.], [0., 0., 33., 20.], [30., 30., 64., 60.]])
-    queue = model.queue.clone()
+    queue = model.queue.embeddings.T.clone()
     loss = model.loss([im_q, im_k], _samples(key_boxes, mask_boxes))['loss']
 
     with torch.no_grad():
@@ -183,7 +183,7 @@ def test_loss_equals_an_independent_computation(intra):
             logits = torch.stack(logits) / 0.3
             expected.append(torch.logsumexp(logits, 0) - logits[0])
             # Only the positive key is enqueued, in batch order.
-            torch.testing.assert_close(model.queue[:, i], keys[0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(model.queue.embeddings[i], keys[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(loss, torch.stack(expected).mean(), atol=1e-5, rtol=1e-4)
 
 
@@ -211,7 +211,7 @@ def _shuffle_pairing_worker(rank: int, world_size: int, init_file: str, result_f
     gathered = [torch.zeros_like(mine) for _ in range(world_size)]
     dist.all_gather(gathered, mine)
     if rank == 0:
-        torch.save(dict(queue=model.queue[:, :4].T.clone(), expected=torch.cat(gathered)),
+        torch.save(dict(queue=model.queue.embeddings[:4].clone(), expected=torch.cat(gathered)),
                    result_file)
     dist.destroy_process_group()
 
@@ -251,7 +251,7 @@ def test_mim_trains_the_mission_config_by_name(tmp_path, synthetic_root, subproc
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert 'we find the config file in codebase mmssl_ext' in proc.stdout
     ckpt = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)
-    assert int(ckpt['state_dict']['queue_ptr']) == 8  # 2 steps x 4 positive keys
+    assert int(ckpt['state_dict']['queue.ptr']) == 8  # 2 steps x 4 positive keys
     assert ckpt['meta']['cfg'].count("type='MaskCo'") == 1
 
 
@@ -303,3 +303,17 @@ def test_loss_falls_on_fixed_batches_with_a_fixed_queue(tmp_path):
     after = measured_loss()
     assert np.isfinite(before) and np.isfinite(after)
     assert after < 0.8 * before, (before, after)
+
+
+def test_checkpoints_with_the_old_queue_layout_still_load():
+    # Before the queue became an EmbeddingQueue it was a (D, K) buffer 'queue'
+    # with a pointer 'queue_ptr'; such checkpoints resume into the new layout.
+    model = _tiny_model(queue_len=8)
+    state = model.state_dict()
+    new_rows = torch.nn.functional.normalize(torch.randn(8, 4), dim=1)
+    state.pop('queue.embeddings')
+    state.pop('queue.ptr')
+    state['queue'], state['queue_ptr'] = new_rows.T.clone(), torch.tensor([6])
+    model.load_state_dict(state, strict=True)
+    torch.testing.assert_close(model.queue.embeddings, new_rows)
+    assert int(model.queue.ptr) == 6

@@ -3,7 +3,6 @@ from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import all_gather
 from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
@@ -11,7 +10,7 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmssl_ext.models.losses import info_nce_loss
-from mmssl_ext.models.utils import region_features
+from mmssl_ext.models.utils import EmbeddingQueue, region_features
 from mmssl_ext.registry import MODELS
 
 
@@ -66,8 +65,7 @@ class MaskCo(BaseSelfSupervisor):
         self.target_net = ExponentialMovingAverage(
             nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
                                projector=self.projector)), momentum)
-        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
-        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+        self.queue = EmbeddingQueue(queue_len, feat_dim)
 
     def _embed(self, projector: nn.Module, feature_map: torch.Tensor,
                boxes: torch.Tensor) -> torch.Tensor:
@@ -97,17 +95,15 @@ class MaskCo(BaseSelfSupervisor):
         inside = (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
         return images.masked_fill(inside[:, None], 0.0)
 
-    @torch.no_grad()
-    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
-        """Enqueue the positive keys of the whole (gathered) batch."""
-        keys = torch.cat(all_gather(keys), dim=0)
-        batch = keys.shape[0]
-        if self.queue_len % batch:
-            raise ValueError(f'queue_len ({self.queue_len}) must be a multiple of the global '
-                             f'batch size ({batch}); change model.queue_len')
-        ptr = int(self.queue_ptr)
-        self.queue[:, ptr:ptr + batch] = keys.T
-        self.queue_ptr[0] = (ptr + batch) % self.queue_len
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints written before the queue became an EmbeddingQueue held
+        # it as a (D, K) buffer 'queue' and a pointer 'queue_ptr'.
+        legacy = state_dict.get(prefix + 'queue')
+        if isinstance(legacy, torch.Tensor) and legacy.dim() == 2:
+            state_dict[prefix + 'queue.embeddings'] = state_dict.pop(prefix + 'queue').T
+            if prefix + 'queue_ptr' in state_dict:
+                state_dict[prefix + 'queue.ptr'] = state_dict.pop(prefix + 'queue_ptr')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -137,6 +133,10 @@ class MaskCo(BaseSelfSupervisor):
             k = self._embed(target['projector'], k_map, used)  # (B, N or 1, D)
 
         extra = k[:, 1:] if self.intra_negatives else None
-        loss = info_nce_loss(q, k[:, 0], self.queue.clone().detach(), extra, self.temperature)
-        self._dequeue_and_enqueue(k[:, 0])
+        # (D, K), cloned: the enqueue below writes in place into what the
+        # query's gradient needs.
+        queue = self.queue.embeddings.T.clone()
+        loss = info_nce_loss(q, k[:, 0], queue, extra, self.temperature)
+        # The positive keys of the whole (gathered) batch.
+        self.queue.enqueue(k[:, 0])
         return dict(loss=loss)

@@ -49,7 +49,7 @@ class EmbeddingQueue(nn.Module):
         size = batch.shape[0]
         if self.length % size:
             raise ValueError(f'queue length ({self.length}) must be a multiple of the global '
-                             f'batch size ({size}); change the queue length in the model config')
+                             f'batch size ({size}); change model.queue_len')
         start = int(self.ptr)
         self.embeddings[start:start + size] = batch.to(self.embeddings.dtype)
         self.ptr[0] = (start + size) % self.length
