@@ -472,3 +472,38 @@ def test_mmpretrain_vit_finetune_from_a_ccmim_checkpoint(pretrained_ccmim, synth
     for key in ('layers.1.attn.proj.weight', 'layers.2.ffn.layers.0.0.weight', 'pos_embed'):
         torch.testing.assert_close(downstream['backbone.' + key], source['backbone.' + key],
                                    msg=key)
+
+
+@pytest.mark.parametrize('config, prefix', [
+    ('nnclr/nnclr_r18_1xb32-600i_synthetic.py', 'backbone.'),
+    ('dino/dino_r18_1xb32-600i_synthetic.py', 'backbone.'),
+    ('dino/dino_r18_1xb32-600i_synthetic.py', 'teacher.module.backbone.'),  # DINO's teacher
+])
+def test_nnclr_and_dino_checkpoints_initialise_the_linear_probe(config, prefix, tmp_path):
+    """The state of an NNCLR or DINO model, saved as a pretraining checkpoint,
+    initialises the ResNet-18 of the linear benchmark config completely."""
+    from mmengine.config import Config
+    from mmengine.logging import MessageHub
+    from mmpretrain.registry import MODELS as CLS_MODELS
+
+    from mmssl_ext.registry import MODELS
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    init_default_scope('mmssl_ext')
+    torch.manual_seed(0)
+    pretraining = MODELS.build(Config.fromfile(osp.join(REPO_ROOT, 'configs', config)).model)
+    if hasattr(pretraining, 'teacher'):  # make the teacher differ from the student
+        with torch.no_grad():
+            for param in pretraining.teacher.parameters():
+                param.add_(1.)
+    checkpoint = str(tmp_path / 'pretrained.pth')
+    torch.save(dict(state_dict=pretraining.state_dict(), meta=dict()), checkpoint)
+    probe_cfg = Config.fromfile(osp.join(
+        BENCHMARKS, 'classification', 'resnet18-conv5_1xb32-linear-20i_synthetic.py'))
+    probe_cfg.model.backbone.init_cfg.update(checkpoint=checkpoint, prefix=prefix)
+    init_default_scope('mmpretrain')
+    probe = CLS_MODELS.build(probe_cfg.model)
+    probe.init_weights()
+    source = pretraining.state_dict()
+    for key, value in probe.backbone.state_dict().items():
+        if not key.endswith('num_batches_tracked'):
+            torch.testing.assert_close(value, source[prefix + key], msg=key)

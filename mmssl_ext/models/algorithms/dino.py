@@ -121,6 +121,5 @@ class DINO(BaseSelfSupervisor):
                                               global_views)
         student_out = self._forward_views(self.backbone, self.neck, inputs)
         temp = self.current_teacher_temp()
-        loss, entropy = self.criterion(student_out, teacher_out, temp)
-        return dict(loss=loss, teacher_entropy=entropy.detach(),
-                    teacher_temp=torch.tensor(temp, device=loss.device))
+        loss, stats = self.criterion(student_out, teacher_out, temp)
+        return dict(loss=loss, **stats, teacher_temp=torch.tensor(temp, device=loss.device))

@@ -1,5 +1,5 @@
 """The DINO loss (Caron et al., ICCV 2021): self-distillation with centering."""
-from typing import Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,7 @@ class DINOLoss(nn.Module):
         return F.softmax((teacher_output.detach() - self.center) / teacher_temp, dim=-1)
 
     def forward(self, student_views: Sequence[torch.Tensor], teacher_views: Sequence[torch.Tensor],
-                teacher_temp: float) -> Tuple[torch.Tensor, torch.Tensor]:
+                teacher_temp: float) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """
         Args:
             student_views: V tensors (B, K), the student's logits of every
@@ -63,9 +63,13 @@ class DINOLoss(nn.Module):
             teacher_temp: tau_t at this step.
 
         Returns:
-            ``(loss, teacher entropy)``: the scalar loss and the mean entropy
-            (nats) of the teacher targets — 0 when they collapse to one
-            dimension, log K when they collapse to uniform.
+            ``(loss, stats)``: the scalar loss, and two detached diagnostics
+            of the teacher targets, in nats: ``teacher_entropy``, their mean
+            entropy (0 when they collapse to one-hot, log K when they
+            collapse to uniform), and ``teacher_marginal_entropy``, the
+            entropy of their mean over the batch. The difference of the two
+            is the information the targets carry about the image; it is 0 in
+            both collapses.
         """
         if len(student_views) < 2 or len(teacher_views) > len(student_views):
             raise ValueError(f'need at least two student views and no more teacher views '
@@ -82,9 +86,11 @@ class DINOLoss(nn.Module):
                     continue
                 total = total + (-target * log_prob).sum(dim=-1).mean()
                 terms += 1
-        entropy = -(targets * torch.log(targets.clamp_min(1e-12))).sum(dim=-1).mean()
+        with torch.no_grad():
+            stats = dict(teacher_entropy=_entropy(targets).mean(),
+                         teacher_marginal_entropy=_entropy(targets.mean(dim=0)))
         self.update_center(teacher_output)
-        return total / terms, entropy
+        return total / terms, stats
 
     @torch.no_grad()
     def update_center(self, teacher_output: torch.Tensor) -> None:
@@ -97,3 +103,7 @@ class DINOLoss(nn.Module):
         self.center.mul_(self.center_momentum).add_(
             (batch_sum / count).to(self.center.dtype), alpha=1 - self.center_momentum)
 
+
+def _entropy(probabilities: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of distributions over the last dimension."""
+    return -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(dim=-1)
