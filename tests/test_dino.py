@@ -334,3 +334,66 @@ def test_short_run_on_synthetic_scenes_does_not_collapse(tmp_path, synthetic_roo
     late_entropy, late_information = entropy[-10:].mean(), information[-10:].mean()
     assert 0.1 * math.log(k) < late_entropy < 0.97 * math.log(k), entropy / math.log(k)
     assert late_information > 0.1, information
+
+
+def test_vit_schedule_raises_weight_decay_from_004_to_04_and_leaves_norms_undecayed():
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = Config.fromfile(osp.join(CONFIGS, 'dino_vit-small-p16_8xb64-coslr-100e_in1k.py'))
+    init_default_scope('mmssl_ext')
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    epoch_length = 5
+    schedulers = []
+    for step in cfg.param_scheduler:
+        step = dict(step)
+        kind = PARAM_SCHEDULERS.get(step.pop('type'))
+        step.pop('convert_to_iter_based')
+        schedulers.append(kind.build_iter_from_epoch(wrapper.optimizer,
+                                                     epoch_length=epoch_length, **step))
+
+    def decays():
+        return sorted(group['weight_decay'] for group in wrapper.optimizer.param_groups)
+
+    assert max(decays()) == pytest.approx(0.04) and min(decays()) == 0
+    for _ in range(cfg.train_cfg.max_epochs * epoch_length):
+        wrapper.optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()
+    # the decayed group (the Linear weight) ends at 0.4; norm and bias stay at 0
+    assert max(decays()) == pytest.approx(0.4, rel=1e-3)
+    assert decays().count(0) == len(decays()) - 1
+    assert wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(1e-6, rel=5e-2)
+
+
+def test_resume_restores_the_center_and_the_teacher(tmp_path, synthetic_root):
+    import argparse
+    from mmengine.config import DictAction
+    from mmengine.runner import Runner
+
+    def cfg_for(iters, work_dir):
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        options = _options(synthetic_root, iters, [
+            'model.neck.out_channels=64', 'model.loss.out_channels=64',
+            'train_dataloader.batch_size=2',
+            'train_dataloader.dataset.pipeline.1.global_size=32',
+            'train_dataloader.dataset.pipeline.1.local_size=16'])
+        cfg = Config.fromfile(SMALL)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)
+        cfg.work_dir = str(work_dir)
+        return cfg
+
+    Runner.from_cfg(cfg_for(2, tmp_path / 'a')).train()
+    ckpt = str(tmp_path / 'a' / 'iter_2.pth')
+    saved = torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+    assert saved['criterion.center'].abs().sum() > 0
+    cfg = cfg_for(3, tmp_path / 'b')
+    cfg.resume, cfg.load_from = True, ckpt
+    resumed = Runner.from_cfg(cfg)
+    resumed.load_or_resume()
+    assert resumed.iter == 2
+    state = resumed.model.state_dict()
+    for key in ('criterion.center', 'teacher.steps', 'teacher.module.neck.last_layer.weight',
+                'teacher.module.backbone.conv1.weight'):
+        torch.testing.assert_close(state[key], saved[key], msg=key)
