@@ -1,11 +1,13 @@
 from .box_geometry import (ViewGeometry, box_iou, image_to_view, project_boxes,
                            sample_boxes, sample_boxes_with_iou_below, sample_resized_crop,
                            view_overlap, view_to_image)
+from .saliency import paste_foreground, spectral_residual_saliency
 from .region_masks import (felzenszwalb_ids, grid_ids, instance_ids, majority_ids, mask_pool,
                            sample_present_ids)
 
 __all__ = [
     'ViewGeometry', 'box_iou', 'image_to_view', 'view_to_image', 'project_boxes',
     'view_overlap', 'sample_boxes', 'sample_boxes_with_iou_below', 'sample_resized_crop',
-    'felzenszwalb_ids', 'grid_ids', 'instance_ids', 'majority_ids', 'sample_present_ids', 'mask_pool'
+    'felzenszwalb_ids', 'grid_ids', 'instance_ids', 'majority_ids', 'sample_present_ids', 'mask_pool',
+    'spectral_residual_saliency', 'paste_foreground'
 ]
