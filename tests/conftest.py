@@ -8,6 +8,21 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SMALL_CONFIG = osp.join(REPO_ROOT, 'configs', 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py')
 
 
+def config_with_options(config: str, options: list, work_dir=None):
+    """``config`` with ``--cfg-options`` parsed exactly as tools/train.py parses
+    them (mmengine's DictAction: list indices, types), and ``work_dir`` set."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + list(options)).cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    return cfg
+
+
 @pytest.fixture(scope='session')
 def synthetic_root(tmp_path_factory) -> str:
     """A tiny synthetic scene dataset (same generator as the demo), made once."""

@@ -1,5 +1,4 @@
 """DetCon: mask transforms, the FH tool, the algorithms against SimCLR, training runs."""
-import argparse
 import glob
 import importlib.util
 import json
@@ -14,7 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -23,7 +22,7 @@ from mmssl_ext.datasets.transforms import (DetConViews, GridMasks, InstanceMasks
                                            LoadFHMasks)
 from mmssl_ext.registry import MODELS
 
-from .conftest import REPO_ROOT, run_mim_and_dist_train
+from .conftest import REPO_ROOT, config_with_options, run_mim_and_dist_train
 
 DETCON_S = osp.join(REPO_ROOT, 'configs', 'detcon', 'detcon-s_r18_1xb32-600i_synthetic.py')
 DETCON_B = osp.join(REPO_ROOT, 'configs', 'detcon', 'detcon-b_r18_1xb32-600i_synthetic.py')
@@ -270,17 +269,14 @@ def test_detcon_b_pools_the_targets_with_the_online_ids():
 
 
 def _small_run(cfg_path: str, root: str, work_dir: str, iters: int = 4) -> list:
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction)
-    cfg = Config.fromfile(cfg_path)
-    cfg.merge_from_dict(parser.parse_args(['--o',
+    cfg = config_with_options(cfg_path, [
         f'train_dataloader.dataset.data_root={root}',
         f'train_dataloader.dataset.pipeline.1.mask_dir={root}/fh_masks/train',
         f'train_dataloader.dataset.pipeline.1.img_dir={root}/images/train',
         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False', f'train_cfg.max_iters={iters}',
-        'default_hooks.logger.interval=1', f'default_hooks.checkpoint.interval={iters}']).o)
-    cfg.work_dir = work_dir
+        'default_hooks.logger.interval=1', f'default_hooks.checkpoint.interval={iters}'],
+        work_dir)
     Runner.from_cfg(cfg).train()
     log = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))[0]
     return [json.loads(line)['loss'] for line in open(log) if '"loss"' in line]

@@ -15,7 +15,7 @@ from mmssl_ext.models.losses import DINOLoss, teacher_temperature
 from mmssl_ext.models.necks import DINONeck, WeightNormLinear
 from mmssl_ext.registry import MODELS, TRANSFORMS
 
-from .conftest import REPO_ROOT, run_mim_and_dist_train
+from .conftest import REPO_ROOT, config_with_options, run_mim_and_dist_train
 
 CONFIGS = osp.join(REPO_ROOT, 'configs', 'dino')
 SMALL = osp.join(CONFIGS, 'dino_r18_1xb32-600i_synthetic.py')
@@ -306,21 +306,15 @@ def test_short_run_on_synthetic_scenes_does_not_collapse(tmp_path, synthetic_roo
     these scenes) reaches 0.997 log K within 100 iterations. So the test also
     asks for information: the entropy of the batch-mean target minus the mean
     entropy, which is 0 in both collapses (see the unit test above)."""
-    import argparse
-    from mmengine.config import DictAction
     from mmengine.runner import Runner
     iters, k = 30, 256
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     options = _options(synthetic_root, iters, [
         f'model.neck.out_channels={k}', f'model.loss.out_channels={k}',
         'model.teacher_temp_warmup=10', 'model.freeze_last_layer=5',
         'train_dataloader.dataset.pipeline.1.global_size=32',
         'train_dataloader.dataset.pipeline.1.local_size=16'])
-    cfg = Config.fromfile(SMALL)
-    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)
+    cfg = config_with_options(SMALL, options, tmp_path)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1., by_epoch=False)]
-    cfg.work_dir = str(tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
     log = [json.loads(line) for line in open(
@@ -367,22 +361,15 @@ def test_vit_schedule_raises_weight_decay_from_004_to_04_and_leaves_norms_undeca
 
 
 def test_resume_restores_the_center_and_the_teacher(tmp_path, synthetic_root):
-    import argparse
-    from mmengine.config import DictAction
     from mmengine.runner import Runner
 
     def cfg_for(iters, work_dir):
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
         options = _options(synthetic_root, iters, [
             'model.neck.out_channels=64', 'model.loss.out_channels=64',
             'train_dataloader.batch_size=2',
             'train_dataloader.dataset.pipeline.1.global_size=32',
             'train_dataloader.dataset.pipeline.1.local_size=16'])
-        cfg = Config.fromfile(SMALL)
-        cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)
-        cfg.work_dir = str(work_dir)
-        return cfg
+        return config_with_options(SMALL, options, work_dir)
 
     Runner.from_cfg(cfg_for(2, tmp_path / 'a')).train()
     ckpt = str(tmp_path / 'a' / 'iter_2.pth')

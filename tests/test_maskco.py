@@ -1,5 +1,4 @@
 """MaskCo: masking, queue, momentum update, and a short training run."""
-import argparse
 import glob
 import json
 import os.path as osp
@@ -7,14 +6,14 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmssl_ext.models import MaskCo
 from mmssl_ext.registry import MODELS
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, config_with_options
 
 SMALL = osp.join(REPO_ROOT, 'configs', 'maskco', 'maskco_r18_1xb32-600i_synthetic.py')
 
@@ -89,15 +88,11 @@ def test_loss_logits_on_a_known_model_state():
 
 
 def test_short_training_run_is_finite(tmp_path, synthetic_root):
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction)
-    cfg = Config.fromfile(SMALL)
-    cfg.merge_from_dict(parser.parse_args(['--o',
+    cfg = config_with_options(SMALL, [
         f'train_dataloader.dataset.data_root={synthetic_root}', 'train_dataloader.batch_size=4',
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'model.queue_len=16', 'train_cfg.max_iters=6', 'default_hooks.logger.interval=1',
-        'default_hooks.checkpoint.interval=6']).o)
-    cfg.work_dir = str(tmp_path)
+        'default_hooks.checkpoint.interval=6'], tmp_path)
     Runner.from_cfg(cfg).train()
     logs = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
     losses = [json.loads(line)['loss'] for line in open(logs[0]) if '"loss"' in line]

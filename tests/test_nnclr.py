@@ -15,7 +15,7 @@ from mmssl_ext.models.losses import NNCLRLoss, nearest_neighbour_contrast
 from mmssl_ext.models.utils import EmbeddingQueue
 from mmssl_ext.registry import MODELS
 
-from .conftest import REPO_ROOT, run_mim_and_dist_train
+from .conftest import REPO_ROOT, config_with_options, run_mim_and_dist_train
 
 SMALL = osp.join(REPO_ROOT, 'configs', 'nnclr', 'nnclr_r18_1xb32-600i_synthetic.py')
 
@@ -202,15 +202,7 @@ def test_nnclr_trains_through_mim_and_dist_train(tmp_path, synthetic_root, subpr
 
 
 def _cfg(work_dir, options) -> Config:
-    """The small config with --cfg-options parsed as the command line does."""
-    import argparse
-    from mmengine.config import DictAction
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    cfg = Config.fromfile(SMALL)
-    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)
-    cfg.work_dir = str(work_dir)
-    return cfg
+    return config_with_options(SMALL, options, work_dir)
 
 
 def test_resume_restores_the_support_set_and_continues_writing_it(tmp_path, synthetic_root):

@@ -1,5 +1,4 @@
 """End-to-end training through the Runner, tools/train.py, mim and torchrun."""
-import argparse
 import glob
 import json
 import os
@@ -10,10 +9,10 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .conftest import REPO_ROOT, SMALL_CONFIG
+from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 
@@ -33,12 +32,7 @@ def _run(cmd, env, cwd=REPO_ROOT, timeout=600):
 
 def _small_cfg(work_dir, options) -> Config:
     """The small config with the same --cfg-options the CLI tests pass."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    cfg = Config.fromfile(SMALL_CONFIG)
-    cfg.merge_from_dict(parser.parse_args(['--cfg-options'] + options).cfg_options)
-    cfg.work_dir = str(work_dir)
-    return cfg
+    return config_with_options(SMALL_CONFIG, options, work_dir)
 
 
 def test_runner_trains_and_resume_restores_state(tmp_path, small_run_options):
