@@ -1,4 +1,5 @@
 """DiLo's copy-paste view: saliency, foreground kept, background replaced."""
+import os.path as osp
 import random
 
 import mmcv
@@ -105,3 +106,76 @@ def test_a_saliency_map_of_the_wrong_size_names_the_image():
     paste = SaliencyCopyPaste(prob=1.)
     with pytest.raises(ValueError, match='a.jpg'):
         paste(dict(img=_scene(), img_path='a.jpg', saliency=np.ones((10, 10))))
+
+
+def _tool():
+    import importlib.util
+    import sys
+    from .conftest import REPO_ROOT
+    path = f'{REPO_ROOT}/tools/dataset_converters/generate_saliency_maps.py'
+    spec = importlib.util.spec_from_file_location('generate_saliency_maps', path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its worker function must pickle for the pool
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_saliency_tool_writes_resumes_and_lists_unreadable_images(tmp_path):
+    import glob
+    import os
+    img_dir, out = tmp_path / 'imgs', str(tmp_path / 'saliency')
+    os.makedirs(img_dir / 'sub')
+    for i in range(3):
+        mmcv.imwrite(_scene(i), str(img_dir / 'sub' / f'{i}.png'))
+    tool = _tool()
+    assert tool.main([str(img_dir), out, '--nproc', '2']) == 0
+    maps = sorted(glob.glob(f'{out}/sub/*.png'))
+    assert len(maps) == 3
+    first = mmcv.imread(maps[0], flag='grayscale')
+    assert first.shape == (96, 128) and first[40:52, 60:72].mean() > 2 * first.mean()
+    before = os.path.getmtime(maps[1])
+    os.remove(maps[0])
+    assert tool.main([str(img_dir), out, '--nproc', '1']) == 0  # only the missing one
+    assert os.path.getmtime(maps[1]) == before
+    np.testing.assert_array_equal(mmcv.imread(maps[0], flag='grayscale'), first)
+    (img_dir / 'sub' / 'broken.png').write_bytes(b'not a png')
+    assert tool.main([str(img_dir), out, '--nproc', '1']) == 1
+    assert 'broken.png' in open(f'{out}/failed.txt').read()
+    assert not glob.glob(f'{out}/**/*.tmp*', recursive=True)
+    with pytest.raises(SystemExit, match='other parameters'):
+        tool.main([str(img_dir), out, '--work-width', '32'])
+
+
+def test_load_saliency_reads_maps_names_missing_ones_and_can_compute_online(tmp_path):
+    from mmssl_ext.datasets.transforms import LoadSaliency
+    img_dir, out = tmp_path / 'imgs', tmp_path / 'saliency'
+    img_dir.mkdir()
+    mmcv.imwrite(_scene(), str(img_dir / 'a.png'))
+    mmcv.imwrite(_scene(1), str(img_dir / 'b.png'))
+    assert _tool().main([str(img_dir), str(out), '--nproc', '1']) == 0
+    load = LoadSaliency(str(out), str(img_dir))
+    results = load(dict(img=_scene(), img_path=str(img_dir / 'a.png')))
+    expected = mmcv.imread(str(out / 'a.png'), flag='grayscale') / 255.
+    np.testing.assert_allclose(results['saliency'], expected, atol=1e-6)
+    (out / 'b.png').unlink()
+    with pytest.raises(FileNotFoundError, match='b.png.*generate_saliency_maps'):
+        load(dict(img=_scene(1), img_path=str(img_dir / 'b.png')))
+    online = LoadSaliency(str(out), str(img_dir), online=True)
+    results = online(dict(img=_scene(1), img_path=str(img_dir / 'b.png')))
+    np.testing.assert_allclose(results['saliency'], spectral_residual_saliency(_scene(1)))
+    with pytest.raises(ValueError, match='full resolution'):
+        load(dict(img=_scene()[:50], img_path=str(img_dir / 'a.png')))
+
+
+@pytest.mark.slow
+def test_dilo_mocov2_trains_through_mim_and_dist_train(tmp_path, synthetic_root, subprocess_env):
+    from .conftest import REPO_ROOT, run_mim_and_dist_train
+    config = osp.join(REPO_ROOT, 'configs', 'dilo', 'dilo-mocov2_r18_1xb32-600i_synthetic.py')
+    options = [f'train_dataloader.dataset.data_root={synthetic_root}',
+               f'train_dataloader.dataset.pipeline.1.saliency_dir={synthetic_root}/saliency/train',
+               f'train_dataloader.dataset.pipeline.1.img_dir={synthetic_root}/images/train',
+               'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+               'train_dataloader.persistent_workers=False', 'model.queue_len=64',
+               'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
+               'default_hooks.checkpoint.interval=2']
+    run_mim_and_dist_train(config, options, tmp_path, subprocess_env)

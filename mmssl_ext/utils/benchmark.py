@@ -50,7 +50,8 @@ def use_synthetic_scenes(dataset_cfg: dict, data_root: str) -> None:
     """Point a train dataset config at the embedded synthetic scenes, in place.
 
     Any pretraining pipeline reads them: the scenes are COCO-format images, and
-    DetCon's FH masks are computed on the fly where they were not precomputed.
+    DetCon's FH masks and DiLo's saliency maps are computed on the fly where
+    they were not precomputed.
     """
     if not osp.isfile(osp.join(data_root, 'annotations', 'instances_train.json')):
         raise FileNotFoundError(f'no synthetic scenes in {data_root}: {SYNTHETIC_HINT}')
@@ -59,6 +60,9 @@ def use_synthetic_scenes(dataset_cfg: dict, data_root: str) -> None:
             step.update(mask_dir=osp.join(data_root, 'fh_masks', 'train'),
                         img_dir=osp.join(data_root, 'images', 'train'), online=True,
                         online_scale=200)
+        if step.get('type') == 'LoadSaliency':
+            step.update(saliency_dir=osp.join(data_root, 'saliency', 'train'),
+                        img_dir=osp.join(data_root, 'images', 'train'), online=True)
     dataset_cfg.update(type='COCOImageDataset', data_root=data_root,
                        ann_file='annotations/instances_train.json',
                        data_prefix=dict(img_path='images/train/'))

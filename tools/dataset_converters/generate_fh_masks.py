@@ -19,19 +19,12 @@ is simply started again. Images that cannot be read are listed in
 ``OUT/failed.txt`` and the exit status is 1; nothing else is lost.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
-import time
-from multiprocessing import Pool
 from typing import List, Optional, Sequence, Tuple
 
-import cv2
 import mmcv
-import numpy as np
-from mmengine.fileio import list_from_file
-from mmengine.utils import ProgressBar
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:  # run from a checkout without installing
@@ -39,8 +32,8 @@ if ROOT not in sys.path:  # run from a checkout without installing
 
 from mmssl_ext.datasets.transforms.detcon import FH_PARAMS_FILE, fh_mask_path  # noqa: E402
 from mmssl_ext.structures import felzenszwalb_ids  # noqa: E402
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+from mmssl_ext.utils.precompute import (list_images, run_per_image,  # noqa: E402
+                                        write_params_once, write_png_atomically)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -61,25 +54,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def list_images(args: argparse.Namespace) -> List[str]:
-    """Absolute image paths, in a stable order."""
-    if args.ann_file:
-        with open(args.ann_file) as f:
-            names = [img['file_name'] for img in json.load(f)['images']]
-    elif args.list_file:
-        names = []
-        for line in list_from_file(args.list_file):
-            line = line.strip()
-            if line and not line.startswith('#'):
-                names.append(line.split('\t', 1)[0] if '\t' in line else line.split(None, 1)[0])
-    else:
-        names = sorted(
-            osp.relpath(osp.join(root, name), args.img_dir)
-            for root, _, files in os.walk(args.img_dir) for name in files
-            if name.lower().endswith(IMAGE_EXTENSIONS))
-    return [osp.join(args.img_dir, n) for n in names]
-
-
 def params_of(args: argparse.Namespace) -> dict:
     import skimage
     return dict(scales=[float(s) for s in args.scales],
@@ -87,32 +61,6 @@ def params_of(args: argparse.Namespace) -> dict:
                           for s in args.scales},
                 sigma=args.sigma, resolution='full', dtype='uint16',
                 algorithm='skimage.segmentation.felzenszwalb', skimage=skimage.__version__)
-
-
-def write_params(out_dir: str, params: dict) -> None:
-    """Record the parameters; refuse to mix masks made with other ones."""
-    path = osp.join(out_dir, FH_PARAMS_FILE)
-    if osp.isfile(path):
-        with open(path) as f:
-            old = json.load(f)
-        keys = ('scales', 'min_size', 'sigma')
-        if any(old.get(k) != params[k] for k in keys):
-            raise SystemExit(f'{out_dir} holds masks made with other parameters '
-                             f'({ {k: old.get(k) for k in keys} }); use another out_dir')
-        return
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = f'{path}.{os.getpid()}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(params, f, indent=2)
-    os.replace(tmp, path)
-
-
-def write_atomically(path: str, ids: np.ndarray) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = f'{path}.{os.getpid()}.tmp.png'  # the extension picks cv2's encoder
-    if not cv2.imwrite(tmp, ids):
-        raise OSError(f'cannot write {tmp}')
-    os.replace(tmp, path)
 
 
 def process(task: Tuple[str, List[Tuple[float, int, str]], float]) -> Tuple[str, str, int]:
@@ -131,47 +79,32 @@ def process(task: Tuple[str, List[Tuple[float, int, str]], float]) -> Tuple[str,
     for scale, min_size, path in todo:
         ids = felzenszwalb_ids(img, scale=scale, min_size=min_size, sigma=sigma)
         segments = max(segments, int(ids.max()) + 1)
-        write_atomically(path, ids)
+        write_png_atomically(path, ids)
     return img_path, 'done', segments
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    images = list_images(args)
+    images = list_images(args.img_dir, args.ann_file, args.list_file)
     if not images:
         raise SystemExit(f'no images found for {args.img_dir}')
     params = params_of(args)
-    write_params(args.out_dir, params)
+    write_params_once(osp.join(args.out_dir, FH_PARAMS_FILE), params,
+                      ('scales', 'min_size', 'sigma'))
     tasks = [(img, [(s, params['min_size'][f'{s:g}'],
                      fh_mask_path(args.out_dir, args.img_dir, img, s)) for s in params['scales']],
               args.sigma) for img in images]
     print(f'FH masks of {len(images)} images, scales {params["scales"]}, min_size '
           f'{params["min_size"]}, sigma {args.sigma}, {args.nproc} processes -> {args.out_dir}')
-    counts = dict(done=0, skipped=0)
-    failed, max_segments = [], 0
-    start = time.time()
-    progress = ProgressBar(len(tasks))
-    with Pool(args.nproc) as pool:
-        for img, status, segments in pool.imap_unordered(process, tasks, chunksize=4):
-            if status.startswith('failed'):
-                failed.append(f'{img}\t{status[len("failed: "):]}')
-            else:
-                counts[status] += 1
-            max_segments = max(max_segments, segments)
-            progress.update()
-    elapsed = time.time() - start
-    rate = counts['done'] / elapsed if elapsed > 0 else float('inf')
+    counts, max_segments = run_per_image(process, tasks, len(tasks), args.nproc, args.out_dir)
+    rate = counts['done'] / counts['seconds'] if counts['seconds'] > 0 else float('inf')
     print(f'\n{counts["done"]} images done ({rate:.1f} images/s, '
           f'{rate / max(args.nproc, 1):.2f} per process), {counts["skipped"]} already there, '
-          f'{len(failed)} failed; at most {max_segments} segments in an image')
-    failed_file = osp.join(args.out_dir, 'failed.txt')
-    if failed:
-        with open(failed_file, 'w') as f:
-            f.write('\n'.join(failed) + '\n')
-        print(f'unreadable images listed in {failed_file}; fix or remove them and rerun')
+          f'{counts["failed"]} failed; at most {max_segments} segments in an image')
+    if counts['failed']:
+        print(f'unreadable images listed in {osp.join(args.out_dir, "failed.txt")}; fix or '
+              'remove them and rerun')
         return 1
-    if osp.isfile(failed_file):
-        os.remove(failed_file)
     return 0
 
 

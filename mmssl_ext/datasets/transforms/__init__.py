@@ -1,7 +1,7 @@
 from .detcon import DetConViews, GridMasks, InstanceMasksToIds, LoadFHMasks
-from .dilo import SaliencyCopyPaste
+from .dilo import LoadSaliency, SaliencyCopyPaste
 from .maskco import MaskCoViews
 from .multi_crop import MultiCrop
 
 __all__ = ['MaskCoViews', 'DetConViews', 'GridMasks', 'InstanceMasksToIds', 'LoadFHMasks',
-           'MultiCrop', 'SaliencyCopyPaste']
+           'MultiCrop', 'SaliencyCopyPaste', 'LoadSaliency']

@@ -12,9 +12,58 @@ from skimage.filters import gaussian
 
 from mmssl_ext.registry import TRANSFORMS
 from mmssl_ext.structures import paste_foreground, spectral_residual_saliency
+from mmssl_ext.utils.precompute import mirrored_path
 
+SALIENCY_PARAMS_FILE = 'saliency_params.json'
 BACKGROUNDS = ('grayscale', 'image', 'texture')
 BLENDINGS = ('none', 'gaussian', 'mix')
+
+
+@TRANSFORMS.register_module()
+class LoadSaliency(BaseTransform):
+    """Load the saliency map of the image as ``results['saliency']`` ((H, W)
+    float32 in [0, 1]).
+
+    Maps are made offline by
+    ``tools/dataset_converters/generate_saliency_maps.py`` (uint8 PNGs that
+    mirror the image tree), or by any method written in that layout.
+
+    Args:
+        saliency_dir (str): the maps' root.
+        img_dir (str): the image root the maps mirror.
+        online (bool): compute a spectral-residual map here when a file is
+            missing, instead of failing (for small datasets).
+    """
+
+    def __init__(self, saliency_dir: str, img_dir: str, online: bool = False) -> None:
+        self.saliency_dir, self.img_dir, self.online = saliency_dir, img_dir, online
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        path = mirrored_path(self.saliency_dir, self.img_dir, results['img_path'])
+        if osp.isfile(path):
+            saliency = mmcv.imread(path, flag='grayscale')
+            if saliency is None:
+                raise ValueError(f'saliency map {path} of image {results["img_path"]} cannot '
+                                 'be read; delete it and rerun generate_saliency_maps.py')
+            saliency = saliency.astype(np.float32) / 255.
+        elif self.online:
+            saliency = spectral_residual_saliency(img)
+        else:
+            raise FileNotFoundError(
+                f'no saliency map for image {results["img_path"]} (expected {path}). Run '
+                'python tools/dataset_converters/generate_saliency_maps.py for this dataset, '
+                'or set online=True in LoadSaliency')
+        if saliency.shape != img.shape[:2]:
+            raise ValueError(f'saliency map {path} is {saliency.shape}, image '
+                             f'{results["img_path"]} is {img.shape[:2]}: maps must be made at '
+                             'full resolution')
+        results['saliency'] = saliency
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(saliency_dir={self.saliency_dir!r}, '
+                f'online={self.online})')
 
 
 @TRANSFORMS.register_module()
@@ -23,8 +72,10 @@ class SaliencyCopyPaste(BaseTransform):
     replace the rest with another background (DiLo's copy-and-paste).
 
     The foreground is ``saliency >= threshold`` of ``results['saliency']``
-    ((H, W) in [0, 1], or uint8 0-255, from a saliency loader), or of a
-    spectral-residual map computed here when the results carry none.
+    ((H, W) in [0, 1], or uint8 0-255, from :class:`LoadSaliency`), or of a
+    spectral-residual map computed here when the results carry none. Put it
+    first in each view's pipeline (before the crop, which does not crop the
+    map): each view then draws its own paste and background.
 
     Args:
         prob (float): how often an image is pasted (the paper's default 0.3;
