@@ -1,4 +1,4 @@
-from .algorithms import CCMIM, DINO, NNCLR, DetConB, DetConS, MaskCo
+from .algorithms import CCMIM, DINO, NNCLR, DetConB, DetConS, LooC, MaskCo
 from .backbones import ImportanceMaskingViT
 from .losses import CrossBatchInfoNCELoss, DetConLoss, DINOLoss, NNCLRLoss
 from .necks import DINONeck, MaskPredictionNeck
@@ -6,4 +6,4 @@ from .wrappers import CPUDistributedDataParallel
 
 __all__ = ['CPUDistributedDataParallel', 'MaskCo', 'MaskPredictionNeck', 'DetConS', 'DetConB',
            'DetConLoss', 'ImportanceMaskingViT', 'CCMIM', 'CrossBatchInfoNCELoss', 'NNCLR',
-           'NNCLRLoss', 'DINO', 'DINOLoss', 'DINONeck']
+           'NNCLRLoss', 'DINO', 'DINOLoss', 'DINONeck', 'LooC']

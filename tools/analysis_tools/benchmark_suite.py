@@ -5,7 +5,7 @@ each figure in the docs comes with the command that measured it:
 
 * ``pairs``: each method against its mmpretrain baseline at the same batch
   (MaskCo / MoCo v2, DetCon_S / SimCLR, DetCon_B / BYOL, ccMIM / MAE,
-  NNCLR / SimCLR, DINO / BYOL, DiLo-MoCo / MoCo v2);
+  NNCLR / SimCLR, DINO / BYOL, DiLo-MoCo / MoCo v2, LooC / MoCo v2);
 * ``fast``: each fast path against the same config without it;
 * ``scaling``: one knob of a small config varied (batch, view size, boxes,
   masks, queue length) through ``--cfg-options``, against its first value;
@@ -37,12 +37,14 @@ CCMIM = 'configs/ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py'
 NNCLR = 'configs/nnclr/nnclr_r18_1xb32-600i_synthetic.py'
 DINO = 'configs/dino/dino_r18_1xb32-600i_synthetic.py'
 DILO = 'configs/dilo/dilo-mocov2_r18_1xb32-600i_synthetic.py'
+LOOC = 'configs/looc/looc_r18_1xb32-600i_synthetic.py'
 
 # NNCLR is SimCLR with nearest-neighbour positives and a predictor; DINO is the
 # negative-free momentum-teacher method, like BYOL, plus multi-crop. DiLo is
-# MoCo v2 with other views: its cost is in the data pipeline.
+# MoCo v2 with other views: its cost is in the data pipeline. LooC is MoCo v2
+# with 3 keys and 3 heads.
 PAIRS = [(MASKCO, MOCO), (DETCON_S, SIMCLR), (DETCON_B, BYOL), (CCMIM, MAE), (NNCLR, SIMCLR),
-         (DINO, BYOL), (DILO, MOCO)]
+         (DINO, BYOL), (DILO, MOCO), (LOOC, MOCO)]
 FULL_PAIRS = [
     ('configs/maskco/r50_8xb32_coco.py', 'configs/mocov2/mocov2_r50_8xb32_coco.py'),
     ('configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',
