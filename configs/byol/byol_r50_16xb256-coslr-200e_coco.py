@@ -1,0 +1,18 @@
+# BYOL (mmpretrain's byol_resnet50_16xb256-coslr-200e_in1k.py) on COCO images.
+# mmpretrain's recipe as it is (model, views, optimiser, schedule, epochs), on
+# unlabeled COCO train2017 images read by our COCOImageDataset, so that it is
+# compared with our methods on the same data and the same transfer benchmarks.
+# COCO has ~118k images: one COCO epoch is ~1/11 of an ImageNet epoch's steps;
+# set train_cfg.max_epochs (and the schedulers' ends) to match a budget.
+_base_ = 'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py'
+default_scope = 'mmssl_ext'
+
+data_root = 'data/coco/'
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='COCOImageDataset',
+        data_root=data_root,
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img_path='train2017/'),
+        pipeline={{_base_.train_pipeline}}))
