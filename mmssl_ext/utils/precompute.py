@@ -88,6 +88,20 @@ def run_per_image(worker: Callable[[tuple], Tuple[str, str, int]], tasks: Iterab
     return counts, max_count
 
 
+def report(counts: dict, nproc: int, out_dir: str, detail: str = '') -> int:
+    """Print the summary of :func:`run_per_image`; the exit status (1 when
+    some images could not be read)."""
+    rate = counts['done'] / counts['seconds'] if counts['seconds'] > 0 else float('inf')
+    print(f'\n{counts["done"]} images done ({rate:.1f} images/s, '
+          f'{rate / max(nproc, 1):.2f} per process), {counts["skipped"]} already there, '
+          f'{counts["failed"]} failed{detail}')
+    if counts['failed']:
+        print(f'unreadable images listed in {osp.join(out_dir, "failed.txt")}; fix or '
+              'remove them and rerun')
+        return 1
+    return 0
+
+
 def write_params_once(path: str, params: dict, keys: Tuple[str, ...]) -> None:
     """Record the parameters in ``path``; refuse an output directory made with
     other values of ``keys`` (outputs of two settings must not mix)."""

@@ -32,7 +32,7 @@ if ROOT not in sys.path:  # run from a checkout without installing
 
 from mmssl_ext.datasets.transforms.detcon import FH_PARAMS_FILE, fh_mask_path  # noqa: E402
 from mmssl_ext.structures import felzenszwalb_ids  # noqa: E402
-from mmssl_ext.utils.precompute import (list_images, run_per_image,  # noqa: E402
+from mmssl_ext.utils.precompute import (list_images, report, run_per_image,  # noqa: E402
                                         write_params_once, write_png_atomically)
 
 
@@ -97,15 +97,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'FH masks of {len(images)} images, scales {params["scales"]}, min_size '
           f'{params["min_size"]}, sigma {args.sigma}, {args.nproc} processes -> {args.out_dir}')
     counts, max_segments = run_per_image(process, tasks, len(tasks), args.nproc, args.out_dir)
-    rate = counts['done'] / counts['seconds'] if counts['seconds'] > 0 else float('inf')
-    print(f'\n{counts["done"]} images done ({rate:.1f} images/s, '
-          f'{rate / max(args.nproc, 1):.2f} per process), {counts["skipped"]} already there, '
-          f'{counts["failed"]} failed; at most {max_segments} segments in an image')
-    if counts['failed']:
-        print(f'unreadable images listed in {osp.join(args.out_dir, "failed.txt")}; fix or '
-              'remove them and rerun')
-        return 1
-    return 0
+    return report(counts, args.nproc, args.out_dir,
+                  f'; at most {max_segments} segments in an image')
 
 
 if __name__ == '__main__':

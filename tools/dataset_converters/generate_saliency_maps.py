@@ -29,7 +29,7 @@ if ROOT not in sys.path:  # run from a checkout without installing
 from mmssl_ext.datasets.transforms.dilo import SALIENCY_PARAMS_FILE  # noqa: E402
 from mmssl_ext.structures import spectral_residual_saliency  # noqa: E402
 from mmssl_ext.utils.precompute import (list_images, mirrored_path,  # noqa: E402
-                                        run_per_image, write_params_once,
+                                        report, run_per_image, write_params_once,
                                         write_png_atomically)
 
 
@@ -80,14 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'saliency maps of {len(images)} images (spectral residual, width '
           f'{args.work_width}, sigma {args.sigma}), {args.nproc} processes -> {args.out_dir}')
     counts, _ = run_per_image(process, tasks, len(tasks), args.nproc, args.out_dir)
-    rate = counts['done'] / counts['seconds'] if counts['seconds'] > 0 else float('inf')
-    print(f'\n{counts["done"]} images done ({rate:.1f} images/s), {counts["skipped"]} already '
-          f'there, {counts["failed"]} failed')
-    if counts['failed']:
-        print(f'unreadable images listed in {osp.join(args.out_dir, "failed.txt")}; fix or '
-              'remove them and rerun')
-        return 1
-    return 0
+    return report(counts, args.nproc, args.out_dir)
 
 
 if __name__ == '__main__':
