@@ -83,7 +83,8 @@ class SaliencyCopyPaste(BaseTransform):
         backgrounds (sequence of str): drawn uniformly per image from
             ``'grayscale'`` (a flat gray of random level, the paper's best),
             ``'image'`` (another image of the dataset: one of the last
-            ``pool_size`` images this worker has seen, resized) and
+            ``pool_size`` images this worker has seen, resized; a flat gray
+            for the worker's very first image) and
             ``'texture'`` (an image of ``texture_dir``).
         blending (str): ``'none'`` (the binary mask), ``'gaussian'`` (the
             mask smoothed with ``sigma``) or ``'mix'`` (either, at random,
