@@ -1,12 +1,11 @@
 """InfoNCE: against a queue of keys (MoCo), and across the gathered batch."""
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import all_gather, get_rank, get_world_size
 from torch import nn
 
-from mmssl_ext.models.utils.gather import gather_with_grad
+from mmssl_ext.models.utils.gather import gather_local_grad, gather_with_grad
 from mmssl_ext.registry import MODELS
 
 
@@ -74,7 +73,7 @@ class CrossBatchInfoNCELoss(nn.Module):
     def forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         query = F.normalize(query, dim=1)
         key = F.normalize(key, dim=1)
-        keys, first = _gather(key)
+        keys, first = gather_local_grad(key)
         logits = query @ keys.t() / self.temperature  # (B, B_all)
         target = torch.arange(len(query), device=query.device) + first
         if self.query_negatives:
@@ -85,14 +84,3 @@ class CrossBatchInfoNCELoss(nn.Module):
             logits = torch.cat([logits, among_queries], dim=1)
         return F.cross_entropy(logits, target) * (2 * self.temperature)
 
-
-def _gather(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
-    """Rows of every process, in rank order, and this process's first row.
-
-    Only the local rows keep their graph (the others arrive without one)."""
-    if get_world_size() == 1:
-        return x, 0
-    rows = all_gather(x.detach().contiguous())
-    rank = get_rank()
-    rows[rank] = x
-    return torch.cat(rows, dim=0), rank * x.shape[0]

@@ -1,10 +1,9 @@
 """The NNCLR loss (Dwibedi et al., ICCV 2021): nearest neighbours as positives."""
 import torch
 import torch.nn.functional as F
-from mmengine.dist import all_gather, get_world_size
 from torch import nn
 
-from mmssl_ext.models.utils.gather import gather_with_grad
+from mmssl_ext.models.utils.gather import gather_local_grad, gather_with_grad
 from mmssl_ext.registry import MODELS
 
 
@@ -32,8 +31,7 @@ def nearest_neighbour_contrast(neighbours: torch.Tensor, predictions: torch.Tens
     predictions = F.normalize(predictions, dim=1)
     neighbours = F.normalize(neighbours.detach(), dim=1)
     all_predictions, first = gather_with_grad(predictions)
-    all_neighbours = (torch.cat(all_gather(neighbours.contiguous()), dim=0)
-                      if get_world_size() > 1 else neighbours)
+    all_neighbours, _ = gather_local_grad(neighbours)
     target = torch.arange(len(neighbours), device=neighbours.device) + first
     rows = neighbours @ all_predictions.T / temperature  # (B, B_all)
     columns = predictions @ all_neighbours.T / temperature  # (B, B_all)

@@ -8,8 +8,9 @@ from typing import Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import all_gather
 from torch import nn
+
+from .gather import gather_local_grad
 
 
 class EmbeddingQueue(nn.Module):
@@ -45,7 +46,7 @@ class EmbeddingQueue(nn.Module):
             ValueError: when the gathered batch does not divide the length
                 (a partial write would leave stale rows at the wrap-around).
         """
-        batch = torch.cat(all_gather(batch.detach().contiguous()), dim=0)
+        batch, _ = gather_local_grad(batch.detach())
         size = batch.shape[0]
         if self.length % size:
             raise ValueError(f'queue length ({self.length}) must be a multiple of the global '

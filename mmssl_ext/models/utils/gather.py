@@ -41,3 +41,19 @@ def gather_with_grad(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
     if get_world_size() == 1:
         return x, 0
     return _GatherWithGrad.apply(x), get_rank() * x.shape[0]
+
+
+def gather_local_grad(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+    """Concatenate ``x`` of every process along dim 0, in rank order; only the
+    local rows keep their graph (the others arrive without one).
+
+    Returns:
+        ``(gathered (world_size * B, ...), index of this process's first row)``.
+        Without a process group: ``(x, 0)``.
+    """
+    if get_world_size() == 1:
+        return x, 0
+    rows = all_gather(x.detach().contiguous())
+    rank = get_rank()
+    rows[rank] = x
+    return torch.cat(rows, dim=0), rank * x.shape[0]
