@@ -96,10 +96,9 @@ class DINOLoss(nn.Module):
     def update_center(self, teacher_output: torch.Tensor) -> None:
         """EMA of the teacher outputs' mean over this step's whole batch."""
         batch_sum = teacher_output.detach().float().sum(dim=0, keepdim=True)
-        count = torch.tensor(float(teacher_output.shape[0]), device=batch_sum.device)
         if get_world_size() > 1:
-            all_reduce(batch_sum)
-            all_reduce(count)
+            all_reduce(batch_sum)  # every process holds the same number of rows
+        count = teacher_output.shape[0] * get_world_size()
         self.center.mul_(self.center_momentum).add_(
             (batch_sum / count).to(self.center.dtype), alpha=1 - self.center_momentum)
 
