@@ -5,9 +5,21 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3),
+    # atomic_local: a checkpoint is renamed into place once complete, so a run
+    # killed while saving leaves no half-written file for --resume.
+    checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3,
+                    backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
+
+# Reliability (docs/en/reliability.md): randomness a resumed run reproduces,
+# checkpoints that must fit the model, steps with non-finite gradients skipped
+# (at most 10) before the run stops with a checkpoint for inspection.
+custom_hooks = [
+    dict(type='IterationSeedHook'),
+    dict(type='CheckpointMatchHook'),
+    dict(type='NonFiniteGuardHook', max_skipped=10),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

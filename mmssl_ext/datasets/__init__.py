@@ -1,4 +1,8 @@
+from .bad_samples import BadSampleBudgetExceeded, BadSampleError, SkipBadSamplesMixin
 from .transforms import MaskCoViews
-from .unlabeled import COCOImageDataset, ImageListDataset
+from .unlabeled import COCOImageDataset, ImageFolderDataset, ImageListDataset
 
-__all__ = ['COCOImageDataset', 'ImageListDataset', 'MaskCoViews']
+__all__ = [
+    'BadSampleBudgetExceeded', 'BadSampleError', 'COCOImageDataset', 'ImageFolderDataset',
+    'ImageListDataset', 'MaskCoViews', 'SkipBadSamplesMixin'
+]

@@ -4,20 +4,27 @@
   (train2017, or the image-info file of unlabeled2017); annotations ignored.
 * :class:`ImageListDataset`: a list file, one image per line (Conceptual
   Captions style: the path is the first tab- or space-separated field).
-* Image folders (ImageNet style) need no class of ours: use mmpretrain's
-  ``CustomDataset`` with ``with_label=False`` (see configs/_base_/datasets).
+* :class:`ImageFolderDataset`: mmpretrain's ``CustomDataset`` (image
+  folders, ImageNet style; ``with_label=False`` for pretraining).
+
+All three skip samples that fail to load or transform, within a budget
+(``max_skipped_samples``, see :mod:`mmssl_ext.datasets.bad_samples`).
 
 Each item is ``{'img_path': str}`` plus ``img_id``/``width``/``height`` where
 the annotation file has them; the pipeline loads the pixels.
 """
 import json
 import os.path as osp
-from typing import List
+from typing import List, Optional
 
 from mmengine.dataset import BaseDataset
 from mmengine.fileio import get_file_backend, get_local_path, list_from_file
+from mmpretrain.datasets import CustomDataset
 
 from mmssl_ext.registry import DATASETS
+
+from .bad_samples import SkipBadSamplesMixin
+
 
 
 def _require_file(path: str, what: str) -> None:
@@ -32,7 +39,7 @@ def _require_file(path: str, what: str) -> None:
 
 
 @DATASETS.register_module()
-class COCOImageDataset(BaseDataset):
+class COCOImageDataset(SkipBadSamplesMixin, BaseDataset):
     """Images listed in a COCO-format annotation file, without labels.
 
     Args:
@@ -46,12 +53,18 @@ class COCOImageDataset(BaseDataset):
         with_instances (bool): Also keep each image's annotations as
             ``instances`` (``segmentation``, ``bbox``, ``category_id``), for
             ground-truth masks (DetCon's oracle variant). Defaults to False.
+        max_skipped_samples (int, optional): Samples whose loading or
+            transforms fail are skipped with a warning, up to this many per
+            data-loading process; the next stops the run. None lets every
+            error through. Defaults to 100.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
     def __init__(self, ann_file: str, data_prefix: dict = dict(img_path=''),
-                 min_size: int = 0, with_instances: bool = False, **kwargs) -> None:
+                 min_size: int = 0, with_instances: bool = False,
+                 max_skipped_samples: Optional[int] = 100, **kwargs) -> None:
         self.min_size, self.with_instances = min_size, with_instances
+        self._init_skip_budget(max_skipped_samples)
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -95,7 +108,7 @@ class COCOImageDataset(BaseDataset):
 
 
 @DATASETS.register_module()
-class ImageListDataset(BaseDataset):
+class ImageListDataset(SkipBadSamplesMixin, BaseDataset):
     """Images named in a list file, one per line, without labels.
 
     The first field of each line (split on a tab, else on white space) is the
@@ -105,10 +118,14 @@ class ImageListDataset(BaseDataset):
     Args:
         ann_file (str): The list file, relative to ``data_root``.
         data_prefix (dict): ``dict(img_path='images/')``.
+        max_skipped_samples (int, optional): As :class:`COCOImageDataset`.
+            Defaults to 100.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
-    def __init__(self, ann_file: str, data_prefix: dict = dict(img_path=''), **kwargs):
+    def __init__(self, ann_file: str, data_prefix: dict = dict(img_path=''),
+                 max_skipped_samples: Optional[int] = 100, **kwargs):
+        self._init_skip_budget(max_skipped_samples)
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -125,3 +142,19 @@ class ImageListDataset(BaseDataset):
         if not data_list:
             raise ValueError(f'list file {self.ann_file!r} names no image')
         return data_list
+
+
+@DATASETS.register_module()
+class ImageFolderDataset(SkipBadSamplesMixin, CustomDataset):
+    """mmpretrain's ``CustomDataset`` (an image folder) that skips bad samples.
+
+    Args:
+        max_skipped_samples (int, optional): As :class:`COCOImageDataset`.
+            Defaults to 100.
+        **kwargs: Passed to :class:`mmpretrain.datasets.CustomDataset`
+            (``data_root``, ``data_prefix``, ``ann_file``, ``with_label``...).
+    """
+
+    def __init__(self, max_skipped_samples: Optional[int] = 100, **kwargs) -> None:
+        self._init_skip_budget(max_skipped_samples)
+        super().__init__(**kwargs)

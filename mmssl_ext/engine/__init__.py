@@ -1,4 +1,8 @@
 """Engine parts of mmssl_ext (hooks)."""
-from .hooks import KNNMonitorHook
+from .hooks import (ChannelsLastHook, CheckpointMatchHook, CompileModulesHook,
+                    IterationSeedHook, KNNMonitorHook, NonFiniteGuardHook)
 
-__all__ = ['KNNMonitorHook']
+__all__ = [
+    'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook', 'IterationSeedHook',
+    'KNNMonitorHook', 'NonFiniteGuardHook'
+]

@@ -84,8 +84,11 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     resume = getattr(args, 'resume', None)
     if resume == 'auto':
+        # The newest checkpoint that opens, even if a kill cost the work dir its
+        # last_checkpoint pointer (mmengine would then start from scratch).
+        from .checkpoint_io import find_resumable_checkpoint
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
     elif resume is not None:
         if not osp.isfile(resume):
             raise SystemExit(f'--resume: checkpoint {resume!r} not found')

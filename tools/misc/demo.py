@@ -77,7 +77,8 @@ def loss_summary(work_dir: str) -> str:
 
 
 def _backbone_state(checkpoint: str) -> Dict[str, torch.Tensor]:
-    state = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
+    from mmssl_ext.utils.checkpoint_io import load_checkpoint_file
+    state = load_checkpoint_file(checkpoint, map_location='cpu')['state_dict']
     return {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
 
 

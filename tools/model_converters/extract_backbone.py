@@ -33,7 +33,16 @@ def parse_args() -> argparse.Namespace:
 
 def extract(checkpoint: dict, prefix: str = 'backbone.') -> dict:
     """The backbone part of a loaded checkpoint, as a new checkpoint dict."""
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'expected a checkpoint dict (mmengine format), got a '
+                         f'{type(checkpoint).__name__}')
     state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict) or not state:
+        raise ValueError('the checkpoint has no state_dict of tensors')
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise ValueError(f'the state_dict holds non-tensors under {not_tensors[:5]}: not a '
+                         'model checkpoint')
     kept = {k: v for k, v in state.items() if k.startswith(prefix)}
     if not kept:
         prefixes = sorted({k.split('.')[0] + '.' for k in state})
@@ -69,9 +78,13 @@ def to_detectron2(backbone: dict, prefix: str = 'backbone.') -> dict:
 def main() -> None:
     args = parse_args()
     sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-    import mmssl_ext.compat  # noqa: F401  (weights_only allow-list of mmengine checkpoints)
-    checkpoint = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
-    backbone = extract(checkpoint, args.prefix)
+    from mmssl_ext.utils.checkpoint_io import load_checkpoint_file
+    try:
+        # weights_only: a checkpoint that would run code is refused, not executed.
+        checkpoint = load_checkpoint_file(args.checkpoint, map_location='cpu')
+        backbone = extract(checkpoint, args.prefix)
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as err:
+        raise SystemExit(f'extract_backbone: {args.checkpoint}: {err}') from None
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     if args.detectron2:
         with open(args.output, 'wb') as f:

@@ -24,7 +24,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type='CustomDataset',  # mmpretrain's: scans the folder when ann_file is empty
+        type='ImageFolderDataset',  # mmpretrain's: scans the folder when ann_file is empty
         with_label=False,
         data_root=data_root,
         data_prefix=dict(img_path='train/'),

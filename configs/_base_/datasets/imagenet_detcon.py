@@ -22,7 +22,7 @@ simclr_train_pipeline = [
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
-        type='CustomDataset',
+        type='ImageFolderDataset',
         with_label=False,
         data_root=data_root,
         data_prefix=dict(img_path='train/'),

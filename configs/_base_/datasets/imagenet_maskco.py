@@ -7,7 +7,7 @@ train_dataloader = dict(
     sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),
     dataset=dict(
         _delete_=True,
-        type='CustomDataset',  # mmpretrain's: scans the folder when ann_file is empty
+        type='ImageFolderDataset',  # mmpretrain's: scans the folder when ann_file is empty
         with_label=False,
         data_root=data_root,
         data_prefix=dict(img_path='train/'),

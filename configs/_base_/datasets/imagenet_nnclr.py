@@ -5,7 +5,7 @@ data_root = 'data/imagenet/'
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
-        type='CustomDataset',  # mmpretrain's: scans the folder when ann_file is empty
+        type='ImageFolderDataset',  # mmpretrain's: scans the folder when ann_file is empty
         with_label=False,
         data_root=data_root,
         data_prefix=dict(img_path='train/'),

@@ -1,5 +1,11 @@
 from .channels_last import ChannelsLastHook
+from .checkpoint_match import CheckpointMatchHook
 from .compile_modules import CompileModulesHook
+from .iteration_seed import IterationSeedHook
 from .knn_monitor import KNNMonitorHook
+from .non_finite_guard import NonFiniteGuardHook
 
-__all__ = ['ChannelsLastHook', 'CompileModulesHook', 'KNNMonitorHook']
+__all__ = [
+    'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook', 'IterationSeedHook',
+    'KNNMonitorHook', 'NonFiniteGuardHook'
+]

@@ -1,0 +1,176 @@
+"""Steps with a non-finite loss or gradient: skipped within a budget, else a clean stop."""
+import math
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.dist import is_distributed
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapperDict
+
+from mmssl_ext.registry import HOOKS
+
+
+def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """A 0-d bool tensor: every element of every tensor is finite.
+
+    One reduction per (device, dtype) group through ``torch._foreach_norm``
+    (a norm is finite iff every element is, barring an overflow of the sum
+    of squares, which for float32/bfloat16 gradients means ~1e19 and is a
+    fault anyway); float16 tensors are tested element-wise, their norm could
+    overflow at 65504.
+    """
+    groups: Dict[tuple, List[torch.Tensor]] = defaultdict(list)
+    for tensor in tensors:
+        groups[(tensor.device, tensor.dtype)].append(tensor)
+    flags = []
+    for (_, dtype), group in groups.items():
+        if dtype == torch.float16 or not hasattr(torch, '_foreach_norm'):
+            flags.append(torch.stack([torch.isfinite(t).all() for t in group]).all())
+        else:
+            flags.append(torch.isfinite(torch.stack(torch._foreach_norm(group))).all())
+    if not flags:
+        return torch.tensor(True)
+    return torch.stack([flag.to(flags[0].device) for flag in flags]).all()
+
+
+@HOOKS.register_module()
+class NonFiniteGuardHook(Hook):
+    """Detect non-finite gradients before the optimizer step; skip it or stop.
+
+    A step-pre-hook on each optimizer (torch's ``register_step_pre_hook``)
+    checks the gradients after backward (and after DDP's all-reduce, so
+    every process sees the same gradients and takes the same decision; the
+    flag is all-reduced too, for strategies that shard gradients). A
+    non-finite gradient (a non-finite loss always gives one) drops the step:
+    every gradient is discarded, so the optimizer leaves the parameters and
+    its moments untouched; the schedulers and the iteration counter go on.
+    ``after_train_iter`` then logs the iteration, the loss terms that are
+    not finite and the first parameters with non-finite gradients. After
+    ``max_skipped`` dropped steps (or at the first with ``action='stop'``)
+    it saves ``nonfinite_iter_{i}.pth`` in the work dir (the weights before
+    the faulty step, for inspection; not the ``last_checkpoint`` that
+    ``--resume`` picks) and stops the run with an error.
+
+    With AMP (``AmpOptimWrapper``), an fp16 overflow never reaches this
+    hook: the loss scaler finds the infinite gradients first, skips the
+    step and lowers the scale, which is its job; what reaches the hook has
+    been unscaled.
+
+    Args:
+        max_skipped (int): dropped steps tolerated over the run; the next one
+            stops it. The count survives ``--resume`` (kept in the message
+            hub). Defaults to 10.
+        action (str): ``'skip'`` (within the budget) or ``'stop'`` at the
+            first fault. Defaults to ``'skip'``.
+        save_checkpoint (bool): save the inspection checkpoint when stopping.
+            Defaults to True.
+    """
+
+    priority = 'ABOVE_NORMAL'
+    _COUNT_KEY = 'non_finite_skipped_steps'
+
+    def __init__(self, max_skipped: int = 10, action: str = 'skip',
+                 save_checkpoint: bool = True) -> None:
+        if action not in ('skip', 'stop'):
+            raise ValueError(f"NonFiniteGuardHook: action must be 'skip' or 'stop', got "
+                             f'{action!r}')
+        if max_skipped < 0:
+            raise ValueError(f'NonFiniteGuardHook: max_skipped must be >= 0, got {max_skipped}')
+        self.max_skipped = max_skipped
+        self.action = action
+        self.save_checkpoint = save_checkpoint
+        self.skipped = 0
+        self._names: Dict[int, str] = {}
+        self._handles: list = []
+        self._bad_params: Optional[List[str]] = None
+
+    # -- installation -------------------------------------------------------
+    def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self._names = {id(p): name for name, p in model.named_parameters()}
+        self.skipped = int(runner.message_hub.get_info(self._COUNT_KEY, 0) or 0)
+        wrappers = (runner.optim_wrapper.values()
+                    if isinstance(runner.optim_wrapper, OptimWrapperDict)
+                    else [runner.optim_wrapper])
+        for wrapper in wrappers:
+            self._handles.append(wrapper.optimizer.register_step_pre_hook(self._check))
+
+    def after_train(self, runner) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _check(self, optimizer, args, kwargs) -> None:
+        params = [p for group in optimizer.param_groups for p in group['params']
+                  if p.grad is not None]
+        if not params:
+            return None
+        finite = all_finite([p.grad for p in params])
+        if is_distributed():
+            flag = finite.to(torch.float32).reshape(1)
+            if flag.device.type == 'cpu' and torch_dist.get_backend() == 'nccl':
+                flag = flag.cuda()
+            torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MIN)
+            finite = flag[0] > 0
+        if bool(finite):
+            return None
+        bad = [self._names.get(id(p), f'<param {tuple(p.shape)}>') for p in params
+               if not bool(torch.isfinite(p.grad).all())]
+        self._bad_params = (self._bad_params or []) + bad
+        for p in params:
+            p.grad = None  # an optimizer skips parameters without a gradient
+        return None
+
+    # -- reporting ----------------------------------------------------------
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        terms = _non_finite_terms(outputs or {})
+        iteration = runner.iter + 1
+        if self._bad_params is None:
+            if terms:
+                print_log(f'NonFiniteGuard: iteration {iteration}: non-finite logged '
+                          f'values {terms} but finite gradients (terms without gradient); '
+                          'the step was taken.', logger='current', level=30)
+            return
+        bad, self._bad_params = self._bad_params, None
+        self.skipped += 1
+        runner.message_hub.update_info(self._COUNT_KEY, self.skipped)
+        listed = (', '.join(bad[:5]) + (f' and {len(bad) - 5} more' if len(bad) > 5 else '')
+                  if bad else '(none on this process)')
+        cause = (f'non-finite loss terms {terms}' if terms else
+                 'finite loss terms on this process (the fault came from another process)')
+        report = (f'iteration {iteration}: {cause}; non-finite gradients in {listed}')
+        if self.action == 'skip' and self.skipped <= self.max_skipped:
+            print_log(f'NonFiniteGuard: {report}: step skipped ({self.skipped} of at most '
+                      f'{self.max_skipped} skipped steps).', logger='current', level=30)
+            return
+        saved = ''
+        if self.save_checkpoint:
+            name = f'nonfinite_iter_{iteration}.pth'
+            runner.save_checkpoint(runner.work_dir, name, save_optimizer=True,
+                                   save_param_scheduler=True)
+            saved = (f' The weights before this step are in {runner.work_dir}/{name} for '
+                     'inspection.')
+        why = ('action=\'stop\'' if self.action == 'stop' else
+               f'{self.skipped} skipped steps exceed max_skipped={self.max_skipped}')
+        raise RuntimeError(
+            f'NonFiniteGuard: {report}; stopping ({why}).{saved} Usual fixes: a lower '
+            'learning rate or longer warm-up, gradient clipping (optim_wrapper.clip_grad='
+            'dict(max_norm=...)), AMP with a loss scaler, or checking the data of this '
+            'iteration. Resume from the last regular checkpoint with --resume.')
+
+
+def _non_finite_terms(outputs: dict) -> Dict[str, float]:
+    terms = {}
+    for key, value in outputs.items():
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        if isinstance(value, (int, float)) and not math.isfinite(value):
+            terms[key] = value
+    return terms
