@@ -186,3 +186,129 @@ def test_resume_picks_the_newest_readable_checkpoint(tmp_path):
     # An empty pointer (a kill while writing it) is not taken for "no checkpoint".
     open(osp.join(work_dir, 'last_checkpoint'), 'w').close()
     assert find_resumable_checkpoint(work_dir).endswith('iter_4.pth')
+
+
+# --------------------------------------------------------------------------
+# Numerical faults
+# --------------------------------------------------------------------------
+class _NaNAtIteration:
+    """Makes the online backbone's first conv output NaN at one iteration, and
+    snapshots the parameters and optimizer state around that iteration."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+        self.before = self.after = None
+        self.active = False
+
+    def hook(self):
+        from mmengine.hooks import Hook
+        outer = self
+
+        class FaultHook(Hook):
+
+            def before_train_iter(self, runner, batch_idx, data_batch=None):
+                outer.active = runner.iter + 1 == outer.iteration
+                if outer.active:
+                    outer.before = _snapshot(runner)
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+                if outer.active:
+                    outer.after = _snapshot(runner)
+                outer.active = False
+
+        return FaultHook()
+
+    def install(self, runner) -> None:
+        runner.model.backbone.conv1.register_forward_hook(
+            lambda module, args, output: output * float('nan') if self.active else output)
+        runner.register_hook(self.hook(), priority='LOWEST')
+
+
+def _snapshot(runner) -> dict:
+    # What the optimizer trains, and the buffers; the momentum encoder's EMA step
+    # toward the (unchanged) online weights is taken, as documented.
+    params = {k: v.detach().clone() for k, v in runner.model.named_parameters()
+              if v.requires_grad}
+    params.update({k: v.detach().clone() for k, v in runner.model.named_buffers()})
+    optimizer = {k: v['momentum_buffer'].clone()
+                 for k, v in runner.optim_wrapper.optimizer.state.items()
+                 if v.get('momentum_buffer') is not None}
+    return dict(params=params, optimizer=optimizer)
+
+
+def _log_text(work_dir: str) -> str:
+    logs = glob.glob(osp.join(work_dir, '*', '*.log'))
+    return open(sorted(logs)[-1]).read()
+
+
+def test_non_finite_step_is_skipped_and_training_goes_on(tmp_path, small_run_options):
+    cfg = _small_cfg(tmp_path / 'skip', small_run_options, 'train_cfg.max_iters=5')
+    runner = Runner.from_cfg(cfg)
+    fault = _NaNAtIteration(3)
+    fault.install(runner)
+    runner.train()
+    # The faulty step changed no trained parameter, buffer (queue, BN statistics)
+    # or momentum buffer.
+    for name, value in fault.before['params'].items():
+        assert torch.equal(value, fault.after['params'][name]), name
+    assert fault.before['optimizer'].keys() == fault.after['optimizer'].keys()
+    for key, value in fault.before['optimizer'].items():
+        assert torch.equal(value, fault.after['optimizer'][key])
+    assert runner.iter == 5
+    assert runner.message_hub.get_info('non_finite_skipped_steps') == 1
+    log = _log_text(cfg.work_dir)
+    assert 'NonFiniteGuard: iteration 3: non-finite loss terms' in log and "'loss'" in log
+    assert 'backbone.conv1.weight' in log and 'step skipped (1 of at most 10' in log
+    # Every other step trained: the last parameters differ from those of iteration 3.
+    final = dict(runner.model.named_parameters())
+    assert not torch.equal(final['backbone.conv1.weight'],
+                           fault.after['params']['backbone.conv1.weight'])
+
+
+def test_non_finite_step_past_the_budget_stops_with_a_checkpoint(tmp_path, small_run_options):
+    from mmssl_ext.utils.checkpoint_io import load_checkpoint_file
+    cfg = _small_cfg(tmp_path / 'stop', small_run_options, 'train_cfg.max_iters=5',
+                     'custom_hooks.2.max_skipped=0')
+    assert cfg.custom_hooks[2].type == 'NonFiniteGuardHook'
+    runner = Runner.from_cfg(cfg)
+    fault = _NaNAtIteration(3)
+    fault.install(runner)
+    with pytest.raises(RuntimeError, match='iteration 3.*stopping .1 skipped steps exceed '
+                       'max_skipped=0'):
+        runner.train()
+    saved = load_checkpoint_file(osp.join(cfg.work_dir, 'nonfinite_iter_3.pth'))
+    assert saved['meta']['iter'] == 2  # the weights before the faulty step
+    compared = [name for name in fault.before['params'] if name in saved['state_dict']]
+    assert 'backbone.conv1.weight' in compared and 'queue' in compared
+    for name in compared:
+        torch.testing.assert_close(saved['state_dict'][name], fault.before['params'][name],
+                                   rtol=0, atol=0)
+    with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
+        assert f.read().strip().endswith('iter_2.pth')  # what --resume continues from
+
+
+def test_all_finite_matches_an_elementwise_check():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mmssl_ext.engine.hooks.non_finite_guard import all_finite
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(st.integers(1, 40), st.sampled_from(
+        [torch.float32, torch.float16, torch.bfloat16, torch.float64])), min_size=1,
+        max_size=5), st.lists(st.tuples(st.integers(0, 4), st.integers(0, 39),
+                                        st.sampled_from([float('nan'), float('inf'),
+                                                         -float('inf'), 1e30])), max_size=3),
+        st.integers(0, 2**31 - 1))
+    def check(shapes, faults, seed):
+        generator = torch.Generator().manual_seed(seed)
+        tensors = [torch.randn(n, generator=generator).to(dtype) * 100 for n, dtype in shapes]
+        for which, position, value in faults:
+            if which < len(tensors) and position < tensors[which].numel():
+                tensors[which][position] = value  # 1e30 is inf in float16
+        expected = all(bool(torch.isfinite(t).all()) for t in tensors)
+        assert bool(all_finite(tensors)) == expected
+
+    check()

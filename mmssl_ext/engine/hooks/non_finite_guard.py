@@ -47,7 +47,15 @@ class NonFiniteGuardHook(Hook):
     flag is all-reduced too, for strategies that shard gradients). A
     non-finite gradient (a non-finite loss always gives one) drops the step:
     every gradient is discarded, so the optimizer leaves the parameters and
-    its moments untouched; the schedulers and the iteration counter go on.
+    its moments untouched, and the model's buffers are put back as they were
+    before the iteration: the forward pass of a faulty batch has already
+    written to them (a MoCo/MaskCo/NNCLR queue would hold its NaN keys for
+    ever, BN running statistics, DINO's centre), so each iteration starts by
+    copying them (``restore_buffers``; one copy of the buffers per
+    iteration, e.g. 32 MiB for a 65536 x 128 queue). The momentum (EMA)
+    encoders keep the step they took in the forward pass, toward online
+    weights that did not change: harmless, and not worth a copy of a second
+    network every iteration. The schedulers and the iteration counter go on.
     ``after_train_iter`` then logs the iteration, the loss terms that are
     not finite and the first parameters with non-finite gradients. After
     ``max_skipped`` dropped steps (or at the first with ``action='stop'``)
@@ -68,13 +76,15 @@ class NonFiniteGuardHook(Hook):
             first fault. Defaults to ``'skip'``.
         save_checkpoint (bool): save the inspection checkpoint when stopping.
             Defaults to True.
+        restore_buffers (bool): undo what a dropped step's forward pass wrote
+            to the model's buffers. Defaults to True.
     """
 
     priority = 'ABOVE_NORMAL'
     _COUNT_KEY = 'non_finite_skipped_steps'
 
     def __init__(self, max_skipped: int = 10, action: str = 'skip',
-                 save_checkpoint: bool = True) -> None:
+                 save_checkpoint: bool = True, restore_buffers: bool = True) -> None:
         if action not in ('skip', 'stop'):
             raise ValueError(f"NonFiniteGuardHook: action must be 'skip' or 'stop', got "
                              f'{action!r}')
@@ -83,6 +93,8 @@ class NonFiniteGuardHook(Hook):
         self.max_skipped = max_skipped
         self.action = action
         self.save_checkpoint = save_checkpoint
+        self.restore_buffers = restore_buffers
+        self._buffer_copies: List[tuple] = []
         self.skipped = 0
         self._names: Dict[int, str] = {}
         self._handles: list = []
@@ -98,6 +110,18 @@ class NonFiniteGuardHook(Hook):
                     else [runner.optim_wrapper])
         for wrapper in wrappers:
             self._handles.append(wrapper.optimizer.register_step_pre_hook(self._check))
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if not self.restore_buffers:
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        buffers = [b for b in model.buffers() if b is not None]
+        if [id(b) for b, _ in self._buffer_copies] != [id(b) for b in buffers] or any(
+                b.shape != c.shape for b, c in self._buffer_copies):
+            self._buffer_copies = [(b, b.detach().clone()) for b in buffers]
+        else:  # the same buffers as last time: refresh the copies in place
+            for buffer, copy in self._buffer_copies:
+                copy.copy_(buffer.detach())
 
     def after_train(self, runner) -> None:
         for handle in self._handles:
@@ -137,6 +161,9 @@ class NonFiniteGuardHook(Hook):
                           'the step was taken.', logger='current', level=30)
             return
         bad, self._bad_params = self._bad_params, None
+        with torch.no_grad():
+            for buffer, copy in self._buffer_copies:
+                buffer.copy_(copy)
         self.skipped += 1
         runner.message_hub.update_info(self._COUNT_KEY, self.skipped)
         listed = (', '.join(bad[:5]) + (f' and {len(bad) - 5} more' if len(bad) > 5 else '')
