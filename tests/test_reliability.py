@@ -312,3 +312,105 @@ def test_all_finite_matches_an_elementwise_check():
         assert bool(all_finite(tensors)) == expected
 
     check()
+
+
+# --------------------------------------------------------------------------
+# Interruptions: exact resume
+# --------------------------------------------------------------------------
+def _scalars(work_dir: str) -> dict:
+    """{iteration: loss} of the latest run in ``work_dir``."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    assert logs, f'no scalars.json under {work_dir}'
+    return {r['iter']: r['loss'] for r in map(json.loads, open(logs[-1])) if 'loss' in r}
+
+
+def _deterministic_cfg(path: str, data_root: str, work_dir: str) -> Config:
+    from mmssl_ext.utils.benchmark import cpu_norms, use_synthetic_scenes
+    cfg = Config.fromfile(path)
+    use_synthetic_scenes(cfg.train_dataloader.dataset, data_root)
+    cpu_norms(cfg.model)
+    # One worker: the pipeline draws from the worker's generators, which the
+    # resumed run replays (docs/en/reliability.md).
+    cfg.train_dataloader.update(batch_size=4, num_workers=1, persistent_workers=True)
+    cfg.train_cfg.max_iters = 4
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = 2
+    cfg.log_processor.window_size = 1  # each iteration's own loss, not a running mean
+    cfg.randomness = dict(seed=0, deterministic=True)
+    cfg.work_dir = work_dir
+    return cfg
+
+
+OUR_SYNTHETIC_CONFIGS = [
+    'maskco/maskco_r18_1xb32-600i_synthetic.py',
+    'detcon/detcon-s_r18_1xb32-600i_synthetic.py',
+    'detcon/detcon-b_r18_1xb32-600i_synthetic.py',
+    'ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py',
+    'nnclr/nnclr_r18_1xb32-600i_synthetic.py',
+    'dino/dino_r18_1xb32-600i_synthetic.py',
+    'looc/looc_r18_1xb32-600i_synthetic.py',
+    'dilo/dilo-mocov2_r18_1xb32-600i_synthetic.py',
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', OUR_SYNTHETIC_CONFIGS, ids=lambda c: c.split('/')[0])
+def test_resumed_run_reproduces_the_uninterrupted_losses(config, synthetic_root, tmp_path):
+    """Model, momentum encoders, queues, optimizer, schedulers, iteration,
+    data position and randomness: all of it must come back for the losses
+    after the checkpoint to be equal (ccMIM's and DetCon's model-side draws
+    differ without IterationSeedHook)."""
+    path = osp.join(REPO_ROOT, 'configs', config)
+    full = _deterministic_cfg(path, synthetic_root, str(tmp_path / 'full'))
+    Runner.from_cfg(full).train()
+    resumed = _deterministic_cfg(path, synthetic_root, str(tmp_path / 'resumed'))
+    resumed.resume, resumed.load_from = True, osp.join(full.work_dir, 'iter_2.pth')
+    Runner.from_cfg(resumed).train()
+    expected, got = _scalars(full.work_dir), _scalars(resumed.work_dir)
+    assert sorted(got) == [3, 4]
+    assert got == {i: expected[i] for i in (3, 4)}
+
+
+@pytest.mark.slow
+def test_sigkilled_training_resumes_to_the_same_losses(synthetic_root, tmp_path, subprocess_env):
+    """tools/train.py killed with SIGKILL mid-run, then `--resume` (no value):
+    the losses after the checkpoint it resumes from equal an uninterrupted run's."""
+    config = osp.join(REPO_ROOT, 'configs', 'ccmim', 'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')
+    options = ['--cfg-options', f'train_dataloader.dataset.data_root={synthetic_root}',
+               'train_dataloader.batch_size=4', 'train_dataloader.num_workers=1',
+               'train_cfg.max_iters=8', 'default_hooks.logger.interval=1',
+               'default_hooks.checkpoint.interval=2', 'log_processor.window_size=1',
+               'randomness.seed=0', 'randomness.deterministic=True']
+    full_dir, killed_dir = str(tmp_path / 'full'), str(tmp_path / 'killed')
+    proc = subprocess.run([sys.executable, TRAIN, config, '--work-dir', full_dir] + options,
+                          env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = _scalars(full_dir)
+    assert sorted(expected) == list(range(1, 9))
+
+    victim = subprocess.Popen([sys.executable, TRAIN, config, '--work-dir', killed_dir] + options,
+                              env=subprocess_env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not osp.exists(osp.join(killed_dir, 'iter_2.pth')):
+            assert victim.poll() is None and time.time() < deadline, 'no checkpoint written'
+            time.sleep(0.02)
+        os.killpg(victim.pid, signal.SIGKILL)  # the trainer and its dataloader worker
+        victim.wait(timeout=60)
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+    assert victim.returncode == -signal.SIGKILL
+    before_kill = _scalars(killed_dir)
+    assert 8 not in before_kill, 'the run finished before it was killed'
+
+    proc = subprocess.run([sys.executable, TRAIN, config, '--work-dir', killed_dir, '--resume']
+                          + options, env=subprocess_env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resumed = _scalars(killed_dir)
+    start = min(resumed)
+    assert start in (3, 5, 7) and sorted(resumed) == list(range(start, 9))
+    assert resumed == {i: expected[i] for i in resumed}
+    assert {i: before_kill[i] for i in before_kill} == {i: expected[i] for i in before_kill}
