@@ -414,3 +414,219 @@ def test_sigkilled_training_resumes_to_the_same_losses(synthetic_root, tmp_path,
     assert start in (3, 5, 7) and sorted(resumed) == list(range(start, 9))
     assert resumed == {i: expected[i] for i in resumed}
     assert {i: before_kill[i] for i in before_kill} == {i: expected[i] for i in before_kill}
+
+
+# --------------------------------------------------------------------------
+# Bad data
+# --------------------------------------------------------------------------
+# Each case and its documented outcome (docs/en/reliability.md): 'skip' (a
+# warning naming the file, counted against max_skipped_samples) or 'ok' (a
+# sample of the same shapes as a good image's).
+BAD_IMAGE_CASES = {
+    'corrupt.jpg': 'skip', 'truncated.jpg': 'skip', 'truncated.png': 'skip',
+    'empty.jpg': 'skip', 'huge.png': 'skip',  # header claims 60000 x 60000 pixels
+    'gray.png': 'ok', 'cmyk.jpg': 'ok', 'deep.png': 'ok', 'large.jpg': 'ok',
+    'tiny.png': 'ok', 'small.png': 'ok', 'thin.png': 'ok',
+}
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+    return (struct.pack('>I', len(data)) + kind + data
+            + struct.pack('>I', zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def _write_bad_images(img_dir: str, scene) -> None:
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+
+    def write(name, data):
+        with open(osp.join(img_dir, name), 'wb') as f:
+            f.write(data)
+
+    write('corrupt.jpg', rng.bytes(3000))
+    jpg = cv2.imencode('.jpg', cv2.resize(scene, (96, 96)))[1].tobytes()
+    write('truncated.jpg', jpg[:len(jpg) // 2])
+    png = cv2.imencode('.png', cv2.resize(scene, (96, 96)))[1].tobytes()
+    write('truncated.png', png[:len(png) // 2])
+    write('empty.jpg', b'')
+    header = struct.pack('>IIBBBBB', 60000, 60000, 8, 2, 0, 0, 0)
+    write('huge.png', b'\x89PNG\r\n\x1a\n' + _png_chunk(b'IHDR', header)
+          + _png_chunk(b'IDAT', zlib.compress(b'\x00' * 1000)) + _png_chunk(b'IEND', b''))
+    cv2.imwrite(osp.join(img_dir, 'gray.png'),
+                cv2.cvtColor(cv2.resize(scene, (80, 80)), cv2.COLOR_BGR2GRAY))
+    Image.fromarray(cv2.resize(scene, (80, 80))[..., ::-1]).convert('CMYK').save(
+        osp.join(img_dir, 'cmyk.jpg'))
+    cv2.imwrite(osp.join(img_dir, 'deep.png'),
+                cv2.resize(scene, (80, 80)).astype(np.uint16) * 257)
+    cv2.imwrite(osp.join(img_dir, 'large.jpg'), cv2.resize(scene, (1600, 1200)))
+    cv2.imwrite(osp.join(img_dir, 'tiny.png'), cv2.resize(scene, (1, 1)))
+    cv2.imwrite(osp.join(img_dir, 'small.png'), cv2.resize(scene, (12, 9)))
+    cv2.imwrite(osp.join(img_dir, 'thin.png'), cv2.resize(scene, (200, 3)))
+
+
+@pytest.fixture(scope='module')
+def bad_data_root(synthetic_root, tmp_path_factory) -> str:
+    """COCO-format root: 4 good synthetic scenes, then every bad case."""
+    import shutil
+
+    import cv2
+    root = str(tmp_path_factory.mktemp('bad_data'))
+    img_dir = osp.join(root, 'images', 'train')
+    os.makedirs(img_dir)
+    os.makedirs(osp.join(root, 'annotations'))
+    source = osp.join(synthetic_root, 'images', 'train')
+    goods = sorted(os.listdir(source))[:4]
+    for name in goods:
+        shutil.copy(osp.join(source, name), img_dir)
+    _write_bad_images(img_dir, cv2.imread(osp.join(source, goods[0])))
+    names = goods + list(BAD_IMAGE_CASES)
+    with open(osp.join(root, 'annotations', 'instances_train.json'), 'w') as f:
+        json.dump(dict(images=[dict(id=i, file_name=n) for i, n in enumerate(names)],
+                       annotations=[], categories=[]), f)
+    return root
+
+
+def _dataset(config: str, data_root: str, **overrides):
+    import copy
+
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.registry import DATASETS
+    from mmssl_ext.utils.benchmark import use_synthetic_scenes
+    init_default_scope('mmssl_ext')
+    dataset_cfg = copy.deepcopy(Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', config)).train_dataloader.dataset)
+    use_synthetic_scenes(dataset_cfg, data_root)
+    dataset_cfg.update(overrides)
+    return DATASETS.build(dataset_cfg)
+
+
+def _shapes(sample) -> list:
+    inputs = sample['inputs']
+    return [tuple(t.shape) for t in (inputs if isinstance(inputs, list) else [inputs])]
+
+
+@pytest.mark.parametrize('config', OUR_SYNTHETIC_CONFIGS, ids=lambda c: c.split('/')[0])
+def test_each_bad_image_is_skipped_or_loaded_as_documented(config, bad_data_root):
+    import logging
+
+    from mmengine.logging import MMLogger
+    dataset = _dataset(config, bad_data_root)
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    names = [osp.basename(dataset.get_data_info(i)['img_path']) for i in range(len(dataset))]
+    good_shapes = _shapes(dataset.prepare_data(0))
+    outcomes = {}
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    for index, name in enumerate(names):
+        if name in BAD_IMAGE_CASES:
+            sample = dataset.prepare_data(index)
+            outcomes[name] = 'skip' if sample is None else 'ok'
+            if sample is not None:
+                assert _shapes(sample) == good_shapes, name
+    assert outcomes == BAD_IMAGE_CASES
+    skipped = [name for name, outcome in BAD_IMAGE_CASES.items() if outcome == 'skip']
+    assert [osp.basename(s.split(' (')[0]) for s in dataset.skipped_samples] == skipped
+    logger.removeHandler(handler)
+    logged = '\n'.join(records)
+    for count, name in enumerate(skipped, 1):
+        assert f'skipping bad sample {osp.join(bad_data_root, "images", "train", name)}' \
+            in logged and f'(skipped {count} of at most 100' in logged
+    # Through __getitem__ (what the dataloader calls), a bad index yields another sample.
+    sample = dataset[names.index('corrupt.jpg')]
+    assert _shapes(sample) == good_shapes
+
+
+def test_skip_budget_stops_the_run_naming_the_files(bad_data_root):
+    from mmengine.dataset import pseudo_collate
+    from torch.utils.data import DataLoader
+
+    from mmssl_ext.datasets import BadSampleBudgetExceeded
+    config = OUR_SYNTHETIC_CONFIGS[0]
+    dataset = _dataset(config, bad_data_root, max_skipped_samples=2)
+    bad = [i for i in range(len(dataset))
+           if BAD_IMAGE_CASES.get(osp.basename(dataset.get_data_info(i)['img_path'])) == 'skip']
+    for index in bad[:2]:
+        assert dataset.prepare_data(index) is None
+    with pytest.raises(BadSampleBudgetExceeded) as err:
+        dataset.prepare_data(bad[2])
+    message = str(err.value)
+    assert '3 samples failed' in message and 'max_skipped_samples=2' in message
+    assert 'corrupt.jpg' in message and 'truncated.png' in message
+    assert 'train_dataloader.dataset.max_skipped_samples' in message
+    # In a dataloader worker, the error reaches the training process.
+    dataset = _dataset(config, bad_data_root, max_skipped_samples=1)
+    loader = DataLoader(torch.utils.data.Subset(dataset, bad), batch_size=1, num_workers=1,
+                        collate_fn=pseudo_collate)
+    with pytest.raises(BadSampleBudgetExceeded, match='2 samples failed'):
+        for _ in loader:
+            pass
+    # None: no budget, the pipeline's own error; test mode never skips.
+    strict = _dataset(config, bad_data_root, max_skipped_samples=None)
+    with pytest.raises(AssertionError, match='failed to load image'):
+        strict.prepare_data(bad[0])
+
+
+def test_a_pipeline_that_fails_everywhere_says_so(bad_data_root):
+    from mmssl_ext.datasets import BadSampleBudgetExceeded
+    dataset = _dataset(OUR_SYNTHETIC_CONFIGS[0], bad_data_root, max_skipped_samples=1,
+                       data_prefix=dict(img_path='no_such_folder/'))
+    with pytest.raises(BadSampleBudgetExceeded, match='No sample has loaded'):
+        for index in range(3):
+            dataset.prepare_data(index)
+
+
+def test_bad_masks_are_skipped_and_one_segment_masks_train(synthetic_root, tmp_path):
+    """Precomputed FH masks (online=False): missing and wrong-size masks skip
+    the image with the fix named; a single-segment mask is a valid sample."""
+    import cv2
+    import numpy as np
+
+    from mmssl_ext.datasets.transforms.detcon import FH_PARAMS_FILE, fh_mask_path
+    mask_dir, img_dir = str(tmp_path / 'masks'), osp.join(synthetic_root, 'images', 'train')
+    os.makedirs(mask_dir)
+    with open(osp.join(mask_dir, FH_PARAMS_FILE), 'w') as f:
+        json.dump(dict(scales=[200]), f)
+    config = 'detcon/detcon-s_r18_1xb32-600i_synthetic.py'
+    dataset = _dataset(config, synthetic_root)
+    for step in dataset.pipeline.transforms:
+        if type(step).__name__ == 'LoadFHMasks':
+            step.mask_dir, step.online = mask_dir, False
+    paths = [dataset.get_data_info(i)['img_path'] for i in range(3)]
+    height, width = cv2.imread(paths[0]).shape[:2]
+    for path, ids in ((paths[0], np.zeros((height, width), np.uint16)),  # one segment
+                      (paths[1], np.zeros((height // 2, width), np.uint16))):  # wrong size
+        target = fh_mask_path(mask_dir, img_dir, path, 200)
+        os.makedirs(osp.dirname(target), exist_ok=True)
+        cv2.imwrite(target, ids)
+    assert dataset.prepare_data(0) is not None
+    assert dataset.prepare_data(1) is None and dataset.prepare_data(2) is None
+    wrong_size, missing = dataset.skipped_samples
+    assert 'masks must be made at full resolution' in wrong_size
+    assert 'no FH mask' in missing and 'generate_fh_masks.py' in missing
+
+
+def test_coco_files_without_annotations(bad_data_root, tmp_path):
+    """An image-info file (images, no annotations) trains every method; the
+    ground-truth-mask variant needs annotations and says so at build time."""
+    from mmssl_ext.datasets import COCOImageDataset
+    no_key = tmp_path / 'image_info.json'
+    no_key.write_text(json.dumps(dict(images=[dict(id=0, file_name='gray.png')])))
+    img_dir = osp.join(bad_data_root, 'images', 'train') + '/'
+    assert len(COCOImageDataset(str(no_key), data_prefix=dict(img_path=img_dir))) == 1
+    with pytest.raises(ValueError, match='has no "annotations": with_instances needs'):
+        COCOImageDataset(str(no_key), data_prefix=dict(img_path=img_dir), with_instances=True)
+    # Annotations present but none for these images: one background segment each.
+    dataset = _dataset('detcon/detcon-s_r50-gtmask_16xb256-coslr-1296e_coco.py', bad_data_root,
+                       with_instances=True)
+    sample = dataset.prepare_data(0)
+    assert sample is not None and not dataset.skipped_samples
