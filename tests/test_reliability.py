@@ -630,3 +630,116 @@ def test_coco_files_without_annotations(bad_data_root, tmp_path):
                        with_instances=True)
     sample = dataset.prepare_data(0)
     assert sample is not None and not dataset.skipped_samples
+
+
+# --------------------------------------------------------------------------
+# Distributed faults
+# --------------------------------------------------------------------------
+def _pids_with(env_entry: bytes, cmdline_part: bytes) -> list:
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/environ', 'rb') as f:
+                environ = f.read().split(b'\0')
+            with open(f'/proc/{entry}/cmdline', 'rb') as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if env_entry in environ and cmdline_part in cmdline and b'train.py' in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not osp.isdir('/proc'), reason='finds the rank-1 process through /proc')
+def test_a_killed_process_ends_a_two_process_run_promptly(tmp_path, small_run_options,
+                                                          subprocess_env):
+    import random
+    work_dir = str(tmp_path / 'dist')
+    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
+    options = [o for o in small_run_options
+               if not o.startswith(('train_cfg.max_iters', 'default_hooks.checkpoint'))]
+    import re
+    console = open(tmp_path / 'console.txt', 'w+')  # a pipe nobody reads would fill up
+    job = subprocess.Popen(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG, '2', '--work-dir',
+         work_dir, '--cfg-options'] + options + ['train_cfg.max_iters=100000'],
+        cwd=REPO_ROOT, env=env, stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while True:  # wait until both processes train
+            logs = glob.glob(osp.join(work_dir, '*', '*.log'))
+            if logs and re.search(r'Iter\(train\) \[ *2/', open(logs[0]).read()):
+                break
+            assert job.poll() is None and time.time() < deadline, 'the run did not start'
+            time.sleep(0.2)
+        victims = _pids_with(b'RANK=1', work_dir.encode())
+        assert len(victims) == 1, victims
+        killed_at = time.time()
+        os.kill(victims[0], signal.SIGKILL)
+        job.wait(timeout=180)
+        took = time.time() - killed_at
+        survivors = _pids_with(b'RANK=0', work_dir.encode())
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        for pid in _pids_with(b'RANK=0', work_dir.encode()) + _pids_with(b'RANK=1',
+                                                                          work_dir.encode()):
+            os.kill(pid, signal.SIGKILL)  # torchrun starts its workers in their own sessions
+        console.seek(0)
+        output = console.read()
+        console.close()
+    assert job.returncode != 0
+    assert took < 60, f'the job took {took:.0f}s to end after rank 1 died'
+    assert 'Signal 9 (SIGKILL) received by PID' in output and 'rank      : 1' in output, \
+        output[-3000:]
+    assert not survivors, f'rank 0 outlived the job: {survivors}'
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not osp.isdir('/proc'), reason='finds the rank-1 process through /proc')
+def test_a_hung_process_ends_a_two_process_run_after_the_configured_timeout(
+        tmp_path, small_run_options, subprocess_env):
+    """Rank 1 stopped (SIGSTOP: alive, silent): rank 0's collective times out after
+    env_cfg.dist_cfg.timeout seconds, and the launcher ends the job."""
+    import random
+    import re
+    work_dir = str(tmp_path / 'hung')
+    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
+    options = [o for o in small_run_options
+               if not o.startswith(('train_cfg.max_iters', 'default_hooks.checkpoint'))]
+    console = open(tmp_path / 'console.txt', 'w+')
+    job = subprocess.Popen(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG, '2', '--work-dir',
+         work_dir, '--cfg-options'] + options + ['train_cfg.max_iters=100000',
+                                                 'env_cfg.dist_cfg.timeout=10'],
+        cwd=REPO_ROOT, env=env, stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
+    victims = []
+    try:
+        deadline = time.time() + 300
+        while True:
+            logs = glob.glob(osp.join(work_dir, '*', '*.log'))
+            if logs and re.search(r'Iter\(train\) \[ *2/', open(logs[0]).read()):
+                break
+            assert job.poll() is None and time.time() < deadline, 'the run did not start'
+            time.sleep(0.2)
+        victims = _pids_with(b'RANK=1', work_dir.encode())
+        assert len(victims) == 1, victims
+        stopped_at = time.time()
+        os.kill(victims[0], signal.SIGSTOP)
+        job.wait(timeout=240)
+        took = time.time() - stopped_at
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        for pid in _pids_with(b'RANK=0', work_dir.encode()) + _pids_with(b'RANK=1',
+                                                                          work_dir.encode()):
+            os.kill(pid, signal.SIGKILL)
+        console.seek(0)
+        output = console.read()
+        console.close()
+    assert job.returncode != 0
+    assert 10 <= took < 120, f'the job ended {took:.0f}s after rank 1 stopped'
+    assert re.search(r'[Tt]imed? ?out', output), output[-3000:]
