@@ -743,3 +743,75 @@ def test_a_hung_process_ends_a_two_process_run_after_the_configured_timeout(
     assert job.returncode != 0
     assert 10 <= took < 120, f'the job ended {took:.0f}s after rank 1 stopped'
     assert re.search(r'[Tt]imed? ?out', output), output[-3000:]
+
+
+# --------------------------------------------------------------------------
+# Config errors
+# --------------------------------------------------------------------------
+MASKCO_SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'maskco', 'maskco_r18_1xb32-600i_synthetic.py')
+
+
+def _config_error(path: str, options: list, world_size: int = 1) -> str:
+    from mmssl_ext.utils.config_check import ConfigError, check_config
+    cfg = config_with_options(path, options)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, world_size=world_size)
+    return str(err.value)
+
+
+@pytest.mark.parametrize('option, expected', [
+    ('model.queue_lenght=4096', "model.queue_lenght: MaskCo has no argument 'queue_lenght'; "
+     "did you mean 'queue_len'?"),
+    ('model.neck.in_chanels=512', "model.neck.in_chanels: MaskPredictionNeck has no argument "
+     "'in_chanels'; did you mean 'in_channels'?"),
+    ('train_dataloader.dataset.max_skiped_samples=5', "train_dataloader.dataset."
+     "max_skiped_samples: COCOImageDataset has no argument 'max_skiped_samples'; did you mean "
+     "'max_skipped_samples'?"),
+    ('custom_hooks.2.max_skiped=3', "custom_hooks.2.max_skiped: NonFiniteGuardHook has no "
+     "argument 'max_skiped'; did you mean 'max_skipped'?"),
+    ('train_dataloader.dataset.pipeline.1.num_box=3', "train_dataloader.dataset.pipeline.1."
+     "num_box: MaskCoViews has no argument 'num_box'; did you mean 'num_boxes'?"),
+])
+def test_unknown_keys_of_our_modules_are_named_with_the_fix(option, expected):
+    message = _config_error(MASKCO_SYNTHETIC, [option])
+    assert expected in message and '--cfg-options' in message
+
+
+def test_impossible_combinations_fail_before_building():
+    # Boxes larger than the view (the transform's own check, placed in the pipeline).
+    message = _config_error(MASKCO_SYNTHETIC, [
+        'train_dataloader.dataset.pipeline.1.box_side=[100,300]'])
+    assert 'train_dataloader.dataset.pipeline.1 (MaskCoViews)' in message
+    assert 'must fit in a 64 px view' in message
+    # A queue that the global batch does not divide: names both keys and a fix.
+    message = _config_error(MASKCO_SYNTHETIC, ['model.queue_len=4096',
+                                               'train_dataloader.batch_size=24'], world_size=2)
+    assert ('model.queue_len=4096 is not a multiple of the global batch 48 '
+            '(train_dataloader.batch_size=24 x 2 processes)') in message
+    assert 'Set model.queue_len=4080' in message
+    # An epoch-based loader whose last batch would be short.
+    message = _config_error(MASKCO_SYNTHETIC, [
+        'train_dataloader.sampler.type=DefaultSampler', 'train_dataloader.drop_last=False'])
+    assert 'Set train_dataloader.drop_last=True' in message
+
+
+def test_train_py_reports_config_errors_without_a_traceback(subprocess_env, synthetic_root):
+    proc = subprocess.run([sys.executable, TRAIN, MASKCO_SYNTHETIC, '--cfg-options',
+                           'model.queue_lenght=4096', 'model.queue_len=100'],
+                          env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert '2 config error(s)' in proc.stderr and "did you mean 'queue_len'" in proc.stderr
+    assert 'model.queue_len=100 is not a multiple of the global batch 32' in proc.stderr
+
+
+def test_every_shipped_config_passes_the_checks():
+    from mmssl_ext.utils.config_check import check_config
+    paths = [p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+             if '_base_' not in p]
+    checked = 0
+    for path in paths:
+        cfg = Config.fromfile(path)
+        if 'model' in cfg:
+            check_config(cfg, world_size=1)
+            checked += 1
+    assert checked > 40

@@ -12,6 +12,7 @@ from mmengine.config import Config
 import mmssl_ext  # noqa: F401  (applies mmssl_ext.compat before any checkpoint load)
 from mmssl_ext.utils.cli import (add_launch_args, build_runner, merge_train_args,
                                  parse_launch_args)
+from mmssl_ext.utils.config_check import ConfigError, check_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,6 +42,10 @@ def main() -> None:
                          'or use `mim train mmssl_ext CONFIG_NAME` to find it by name)')
     cfg = Config.fromfile(args.config)
     cfg = merge_train_args(cfg, args)
+    try:
+        check_config(cfg)  # unknown keys, impossible combinations: before any building
+    except ConfigError as err:
+        raise SystemExit(f'{args.config}: {err}') from None
     build_runner(cfg, args.launcher).train()
 
 
