@@ -1,4 +1,6 @@
 # Runtime shared by every mmssl_ext config (iteration-based training).
+_base_ = ['./reliability_hooks.py']
+
 default_scope = 'mmssl_ext'
 
 default_hooks = dict(
@@ -11,15 +13,6 @@ default_hooks = dict(
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-
-# Reliability (docs/en/reliability.md): randomness a resumed run reproduces,
-# checkpoints that must fit the model, steps with non-finite gradients skipped
-# (at most 10) before the run stops with a checkpoint for inspection.
-custom_hooks = [
-    dict(type='IterationSeedHook'),
-    dict(type='CheckpointMatchHook'),
-    dict(type='NonFiniteGuardHook', max_skipped=10),
-]
 
 env_cfg = dict(
     cudnn_benchmark=False,
