@@ -282,3 +282,19 @@ def test_suite_row_shows_the_ratio_to_the_reference_row():
     cells = [c.strip() for c in text.strip('|').split('|')]
     assert cells == ['maskco', '64', '32', '450 (405-495)', '2.0', '71.1', '**1.12**', '0.152',
                      '105', '1100', '-']
+
+
+@pytest.mark.slow
+def test_reliability_benchmark_times_the_step_with_and_without_the_hooks(synthetic_root,
+                                                                          subprocess_env):
+    config, = _configs('maskco/maskco_r18_1xb32-600i_synthetic.py')
+    proc = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'benchmark_reliability.py'), config, '--batch', '4',
+         '--iters', '2', '--warmup', '1', '--data-root', synthetic_root],
+        env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert [line.split()[0] for line in lines[2:4]] == ['plain', 'hooks']
+    ratio = float(lines[4].split('hooks / plain: ')[1].split(';')[0])
+    assert math.isfinite(ratio) and ratio > 0
+    assert 'buffers copied per step' in lines[4]

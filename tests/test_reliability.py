@@ -793,6 +793,18 @@ def test_impossible_combinations_fail_before_building():
     message = _config_error(MASKCO_SYNTHETIC, [
         'train_dataloader.sampler.type=DefaultSampler', 'train_dataloader.drop_last=False'])
     assert 'Set train_dataloader.drop_last=True' in message
+    # More masked patches than there are (ccMIM): refused when the model is built.
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.registry import MODELS
+    init_default_scope('mmssl_ext')
+    ccmim = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'ccmim',
+                                     'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py'))
+    for ratio in (1.0, 0.999):
+        ccmim.model.backbone.mask_ratio = ratio
+        with pytest.raises(ValueError, match=f'model.backbone.mask_ratio={ratio} leaves 0 of '
+                           'the 64 patches visible.*Set a mask_ratio in'):
+            MODELS.build(ccmim.model)
 
 
 def test_train_py_reports_config_errors_without_a_traceback(subprocess_env, synthetic_root):

@@ -6,6 +6,7 @@ from torch.utils.checkpoint import checkpoint
 from mmpretrain.models.selfsup.mae import MAEViT
 
 from mmssl_ext.models.utils import cls_attention_row, divide_tokens
+from mmssl_ext.models.utils.token_masking import STRATEGIES
 from mmssl_ext.registry import MODELS
 
 
@@ -36,6 +37,21 @@ class ImportanceMaskingViT(MAEViT):
         super().__init__(**kwargs)
         self.strategy, self.temperature = strategy, temperature
         self.with_cp = with_cp
+        self._check_division()
+
+    def _check_division(self) -> None:
+        """At build time, what :func:`divide_tokens` would refuse at the first step."""
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f'model.backbone.strategy={self.strategy!r} is not one of '
+                             f'{STRATEGIES}')
+        n = self.patch_resolution[0] * self.patch_resolution[1]
+        num_keep = int(round(n * (1 - self.mask_ratio)))
+        if not 0 < self.mask_ratio < 1 or not 0 < num_keep < n:
+            raise ValueError(
+                f'model.backbone.mask_ratio={self.mask_ratio} leaves {num_keep} of the {n} '
+                'patches visible: both the visible and the masked set need at least one '
+                f'patch. Set a mask_ratio in ({1 / n:.3f}, {1 - 1 / n:.3f}) (0.75 in the '
+                'paper).')
 
     def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N, D) patch embeddings with their positions."""
