@@ -47,7 +47,7 @@ def test_channels_last_converts_conv_weights_and_keeps_the_outputs():
 
 def test_channels_last_hook_in_a_runner_run(tmp_path, small_run_options):
     cfg = _small_cfg(tmp_path / 'run', small_run_options)
-    cfg.custom_hooks = [dict(type='ChannelsLastHook')]
+    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(type='ChannelsLastHook')]
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)

@@ -109,7 +109,15 @@ class NonFiniteGuardHook(Hook):
                     if isinstance(runner.optim_wrapper, OptimWrapperDict)
                     else [runner.optim_wrapper])
         for wrapper in wrappers:
-            self._handles.append(wrapper.optimizer.register_step_pre_hook(self._check))
+            optimizer = getattr(wrapper, 'optimizer', None)
+            if not hasattr(optimizer, 'register_step_pre_hook'):
+                # DeepSpeed's engine steps its own optimizer: it has its own
+                # overflow handling, and there is no step of ours to drop.
+                print_log(f'NonFiniteGuard: {type(optimizer).__name__} takes no step pre-hook; '
+                          'non-finite gradients are not checked (loss terms still are).',
+                          logger='current', level=30)
+                continue
+            self._handles.append(optimizer.register_step_pre_hook(self._check))
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if not self.restore_buffers:
@@ -156,9 +164,10 @@ class NonFiniteGuardHook(Hook):
         iteration = runner.iter + 1
         if self._bad_params is None:
             if terms:
+                checked = 'finite' if self._handles else 'unchecked'
                 print_log(f'NonFiniteGuard: iteration {iteration}: non-finite logged '
-                          f'values {terms} but finite gradients (terms without gradient); '
-                          'the step was taken.', logger='current', level=30)
+                          f'values {terms} with {checked} gradients; the step was taken.',
+                          logger='current', level=30)
             return
         bad, self._bad_params = self._bad_params, None
         with torch.no_grad():
