@@ -17,21 +17,21 @@ from mmssl_ext.registry import HOOKS
 def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """A 0-d bool tensor: every element of every tensor is finite.
 
-    One reduction per (device, dtype) group through ``torch._foreach_norm``
-    (a norm is finite iff every element is, barring an overflow of the sum
-    of squares, which for float32/bfloat16 gradients means ~1e19 and is a
-    fault anyway); float16 tensors are tested element-wise, their norm could
-    overflow at 65504.
+    The max-norm (largest magnitude) of each tensor is finite iff all its
+    elements are, and unlike the 2-norm it cannot overflow for finite values
+    (a float32 gradient of 1e20 squares to inf); ``torch._foreach_norm``
+    computes them in one kernel per (device, dtype) group.
     """
     groups: Dict[tuple, List[torch.Tensor]] = defaultdict(list)
     for tensor in tensors:
         groups[(tensor.device, tensor.dtype)].append(tensor)
     flags = []
-    for (_, dtype), group in groups.items():
-        if dtype == torch.float16 or not hasattr(torch, '_foreach_norm'):
-            flags.append(torch.stack([torch.isfinite(t).all() for t in group]).all())
+    for group in groups.values():
+        if hasattr(torch, '_foreach_norm'):
+            norms = torch._foreach_norm(group, math.inf)
         else:
-            flags.append(torch.isfinite(torch.stack(torch._foreach_norm(group))).all())
+            norms = [torch.linalg.vector_norm(t, math.inf) for t in group]
+        flags.append(torch.isfinite(torch.stack(norms)).all())
     if not flags:
         return torch.tensor(True)
     return torch.stack([flag.to(flags[0].device) for flag in flags]).all()
