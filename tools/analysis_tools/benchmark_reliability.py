@@ -47,6 +47,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.device == 'cpu':
         cpu_norms(cfg.model)
     batch = one_batch(cfg, args.data_root, args.batch)
+    # what the Runner's message hub holds (CosineEMA teachers read max_iters)
+    MessageHub.get_current_instance().update_info('max_iters', 1_000_000)
     model, optim_wrapper = build_for_training(cfg, args.device)
     runner = SimpleNamespace(model=model, optim_wrapper=optim_wrapper, seed=0, iter=0,
                              _randomness_cfg={}, work_dir='.',

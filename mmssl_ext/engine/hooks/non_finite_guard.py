@@ -14,27 +14,36 @@ from mmengine.optim import OptimWrapperDict
 from mmssl_ext.registry import HOOKS
 
 
+def _norms_finite(groups: List[List[torch.Tensor]], order: float) -> torch.Tensor:
+    flags = []
+    for group in groups:
+        if hasattr(torch, '_foreach_norm'):
+            norms = torch._foreach_norm(group, order)
+        else:
+            norms = [torch.linalg.vector_norm(t, order) for t in group]
+        flags.append(torch.isfinite(torch.stack(norms)).all())
+    return torch.stack([flag.to(flags[0].device) for flag in flags]).all()
+
+
 def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """A 0-d bool tensor: every element of every tensor is finite.
 
-    The max-norm (largest magnitude) of each tensor is finite iff all its
-    elements are, and unlike the 2-norm it cannot overflow for finite values
-    (a float32 gradient of 1e20 squares to inf); ``torch._foreach_norm``
-    computes them in one kernel per (device, dtype) group.
+    A tensor's 2-norm is finite when all its elements are, and
+    ``torch._foreach_norm`` computes it in one kernel per (device, dtype)
+    group (about 2 ms for ResNet-18's gradients on a CPU core). The sum of
+    squares can overflow for finite values (a float32 element of 1e20), so a
+    non-finite 2-norm is checked again with the max-norm, which cannot
+    overflow (8x slower on the CPU; only on that rare path).
     """
     groups: Dict[tuple, List[torch.Tensor]] = defaultdict(list)
     for tensor in tensors:
         groups[(tensor.device, tensor.dtype)].append(tensor)
-    flags = []
-    for group in groups.values():
-        if hasattr(torch, '_foreach_norm'):
-            norms = torch._foreach_norm(group, math.inf)
-        else:
-            norms = [torch.linalg.vector_norm(t, math.inf) for t in group]
-        flags.append(torch.isfinite(torch.stack(norms)).all())
-    if not flags:
+    if not groups:
         return torch.tensor(True)
-    return torch.stack([flag.to(flags[0].device) for flag in flags]).all()
+    finite = _norms_finite(list(groups.values()), 2.0)
+    if bool(finite):
+        return finite
+    return _norms_finite(list(groups.values()), math.inf)
 
 
 @HOOKS.register_module()
