@@ -10,7 +10,6 @@ import io
 import json
 import os
 import os.path as osp
-import pickle
 import signal
 import subprocess
 import sys
