@@ -652,49 +652,72 @@ def _pids_with(env_entry: bytes, cmdline_part: bytes) -> list:
     return pids
 
 
+class _TwoProcessRun:
+    """``tools/dist_train.sh SMALL_CONFIG 2`` (gloo) running until told otherwise:
+    started, waited for until both processes train, and cleaned up (torchrun
+    starts its workers in their own sessions, so they are killed by pid)."""
+
+    def __init__(self, tmp_path, small_run_options, env, *extra) -> None:
+        import random
+        self.work_dir = str(tmp_path / 'dist')
+        options = [o for o in small_run_options
+                   if not o.startswith(('train_cfg.max_iters', 'default_hooks.checkpoint'))]
+        self.console = open(tmp_path / 'console.txt', 'w+')  # a full pipe would block
+        self.job = subprocess.Popen(
+            ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG, '2',
+             '--work-dir', self.work_dir, '--cfg-options'] + options
+            + ['train_cfg.max_iters=100000'] + list(extra),
+            cwd=REPO_ROOT, env=dict(env, PORT=str(random.randint(20000, 30000))),
+            stdout=self.console, stderr=subprocess.STDOUT, start_new_session=True)
+        self.output = ''
+
+    def rank_pids(self, rank: int) -> list:
+        return _pids_with(f'RANK={rank}'.encode(), self.work_dir.encode())
+
+    def wait_until_training(self) -> None:
+        import re
+        deadline = time.time() + 300
+        while True:
+            logs = glob.glob(osp.join(self.work_dir, '*', '*.log'))
+            if logs and re.search(r'Iter\(train\) \[ *2/', open(logs[0]).read()):
+                return
+            assert self.job.poll() is None and time.time() < deadline, 'the run did not start'
+            time.sleep(0.2)
+
+    def signal_rank_1(self, signum: int) -> float:
+        """Once both train, send ``signum`` to rank 1; seconds until the job ended."""
+        self.wait_until_training()
+        victims = self.rank_pids(1)
+        assert len(victims) == 1, victims
+        sent_at = time.time()
+        os.kill(victims[0], signum)
+        self.job.wait(timeout=240)
+        return time.time() - sent_at
+
+    def __enter__(self) -> '_TwoProcessRun':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.job.poll() is None:
+            os.killpg(self.job.pid, signal.SIGKILL)
+        for pid in self.rank_pids(0) + self.rank_pids(1):
+            os.kill(pid, signal.SIGKILL)
+        self.console.seek(0)
+        self.output = self.console.read()
+        self.console.close()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not osp.isdir('/proc'), reason='finds the rank-1 process through /proc')
 def test_a_killed_process_ends_a_two_process_run_promptly(tmp_path, small_run_options,
                                                           subprocess_env):
-    import random
-    work_dir = str(tmp_path / 'dist')
-    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
-    options = [o for o in small_run_options
-               if not o.startswith(('train_cfg.max_iters', 'default_hooks.checkpoint'))]
-    import re
-    console = open(tmp_path / 'console.txt', 'w+')  # a pipe nobody reads would fill up
-    job = subprocess.Popen(
-        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG, '2', '--work-dir',
-         work_dir, '--cfg-options'] + options + ['train_cfg.max_iters=100000'],
-        cwd=REPO_ROOT, env=env, stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 300
-        while True:  # wait until both processes train
-            logs = glob.glob(osp.join(work_dir, '*', '*.log'))
-            if logs and re.search(r'Iter\(train\) \[ *2/', open(logs[0]).read()):
-                break
-            assert job.poll() is None and time.time() < deadline, 'the run did not start'
-            time.sleep(0.2)
-        victims = _pids_with(b'RANK=1', work_dir.encode())
-        assert len(victims) == 1, victims
-        killed_at = time.time()
-        os.kill(victims[0], signal.SIGKILL)
-        job.wait(timeout=180)
-        took = time.time() - killed_at
-        survivors = _pids_with(b'RANK=0', work_dir.encode())
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-        for pid in _pids_with(b'RANK=0', work_dir.encode()) + _pids_with(b'RANK=1',
-                                                                          work_dir.encode()):
-            os.kill(pid, signal.SIGKILL)  # torchrun starts its workers in their own sessions
-        console.seek(0)
-        output = console.read()
-        console.close()
-    assert job.returncode != 0
+    with _TwoProcessRun(tmp_path, small_run_options, subprocess_env) as run:
+        took = run.signal_rank_1(signal.SIGKILL)
+        survivors = run.rank_pids(0)
+    assert run.job.returncode != 0
     assert took < 60, f'the job took {took:.0f}s to end after rank 1 died'
-    assert 'Signal 9 (SIGKILL) received by PID' in output and 'rank      : 1' in output, \
-        output[-3000:]
+    assert 'Signal 9 (SIGKILL) received by PID' in run.output and 'rank      : 1' in run.output, \
+        run.output[-3000:]
     assert not survivors, f'rank 0 outlived the job: {survivors}'
 
 
@@ -704,45 +727,13 @@ def test_a_hung_process_ends_a_two_process_run_after_the_configured_timeout(
         tmp_path, small_run_options, subprocess_env):
     """Rank 1 stopped (SIGSTOP: alive, silent): rank 0's collective times out after
     env_cfg.dist_cfg.timeout seconds, and the launcher ends the job."""
-    import random
     import re
-    work_dir = str(tmp_path / 'hung')
-    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
-    options = [o for o in small_run_options
-               if not o.startswith(('train_cfg.max_iters', 'default_hooks.checkpoint'))]
-    console = open(tmp_path / 'console.txt', 'w+')
-    job = subprocess.Popen(
-        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG, '2', '--work-dir',
-         work_dir, '--cfg-options'] + options + ['train_cfg.max_iters=100000',
-                                                 'env_cfg.dist_cfg.timeout=10'],
-        cwd=REPO_ROOT, env=env, stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
-    victims = []
-    try:
-        deadline = time.time() + 300
-        while True:
-            logs = glob.glob(osp.join(work_dir, '*', '*.log'))
-            if logs and re.search(r'Iter\(train\) \[ *2/', open(logs[0]).read()):
-                break
-            assert job.poll() is None and time.time() < deadline, 'the run did not start'
-            time.sleep(0.2)
-        victims = _pids_with(b'RANK=1', work_dir.encode())
-        assert len(victims) == 1, victims
-        stopped_at = time.time()
-        os.kill(victims[0], signal.SIGSTOP)
-        job.wait(timeout=240)
-        took = time.time() - stopped_at
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-        for pid in _pids_with(b'RANK=0', work_dir.encode()) + _pids_with(b'RANK=1',
-                                                                          work_dir.encode()):
-            os.kill(pid, signal.SIGKILL)
-        console.seek(0)
-        output = console.read()
-        console.close()
-    assert job.returncode != 0
+    with _TwoProcessRun(tmp_path, small_run_options, subprocess_env,
+                        'env_cfg.dist_cfg.timeout=10') as run:
+        took = run.signal_rank_1(signal.SIGSTOP)
+    assert run.job.returncode != 0
     assert 10 <= took < 120, f'the job ended {took:.0f}s after rank 1 stopped'
-    assert re.search(r'[Tt]imed? ?out', output), output[-3000:]
+    assert re.search(r'[Tt]imed? ?out', run.output), run.output[-3000:]
 
 
 # --------------------------------------------------------------------------
@@ -881,11 +872,14 @@ def test_every_method_skips_a_non_finite_step_cleanly(config, synthetic_root):
         trained.update({k: v.detach().clone() for k, v in model.named_buffers()})
         return trained
 
-    assert math.isfinite(float(step(False)['loss']))
+    def loss(outputs: dict) -> float:
+        return float(outputs['loss'].detach())
+
+    assert math.isfinite(loss(step(False)))
     before = state()
-    assert not math.isfinite(float(step(True)['loss']))
+    assert not math.isfinite(loss(step(True)))
     assert guard.skipped == 1
     after = state()
     for name, value in before.items():
         assert torch.equal(value, after[name]), name
-    assert math.isfinite(float(step(False)['loss']))
+    assert math.isfinite(loss(step(False)))
