@@ -883,3 +883,43 @@ def test_every_method_skips_a_non_finite_step_cleanly(config, synthetic_root):
     for name, value in before.items():
         assert torch.equal(value, after[name]), name
     assert math.isfinite(loss(step(False)))
+
+
+def test_amp_overflow_is_left_to_the_loss_scaler():
+    """An fp16-style overflow (infinite scaled gradients): torch's GradScaler
+    (what mmengine's AmpOptimWrapper steps through) skips the step and lowers
+    the scale without calling the optimizer, so the guard counts nothing; a
+    finite step afterwards reaches the guard unscaled and is taken."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+    from mmengine.optim import OptimWrapper
+
+    from mmssl_ext.engine.hooks import NonFiniteGuardHook
+    model = torch.nn.Linear(4, 2)
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    runner = SimpleNamespace(model=model, optim_wrapper=wrapper, iter=0, work_dir='.',
+                             message_hub=MessageHub.get_instance('amp-overflow'))
+    guard = NonFiniteGuardHook(max_skipped=0)  # any fault it saw would stop the run
+    guard.before_train(runner)
+    scaler = torch.amp.GradScaler('cpu', init_scale=2.0**16)
+    seen = []
+    wrapper.optimizer.register_step_pre_hook(
+        lambda optimizer, args, kwargs: seen.append(
+            [p.grad.abs().max().item() for p in model.parameters()]))
+    weight = model.weight.detach().clone()
+    loss = model(torch.full((1, 4), 1e38)).sum()  # scaled by 2**16: inf gradients
+    scaler.scale(loss).backward()
+    scaler.step(wrapper.optimizer)
+    scaler.update()
+    guard.after_train_iter(runner, 0, outputs={'loss': loss.detach()})
+    assert seen == [] and guard.skipped == 0 and scaler.get_scale() == 2.0**15
+    assert torch.equal(model.weight, weight)
+    wrapper.optimizer.zero_grad()
+    loss = model(torch.ones(1, 4)).sum()
+    scaler.scale(loss).backward()
+    scaler.step(wrapper.optimizer)
+    scaler.update()
+    guard.after_train_iter(runner, 1, outputs={'loss': loss.detach()})
+    assert len(seen) == 1 and max(seen[0]) == pytest.approx(1.0)  # unscaled
+    assert guard.skipped == 0 and not torch.equal(model.weight, weight)
