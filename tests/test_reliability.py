@@ -576,6 +576,22 @@ def test_skip_budget_stops_the_run_naming_the_files(bad_data_root):
         strict.prepare_data(bad[0])
 
 
+def test_image_folder_and_list_datasets_skip_too(bad_data_root, tmp_path):
+    from mmssl_ext.datasets import ImageFolderDataset, ImageListDataset
+    img_dir = osp.join(bad_data_root, 'images', 'train')
+    pipeline = [dict(type='LoadImageFromFile')]
+    listing = tmp_path / 'list.txt'
+    listing.write_text('gray.png\tcaption\ncorrupt.jpg\tcaption\n')
+    for dataset in (ImageFolderDataset(data_root=img_dir, with_label=False, pipeline=pipeline),
+                    ImageListDataset(str(listing), data_prefix=dict(img_path=img_dir + '/'),
+                                     pipeline=pipeline)):
+        names = [osp.basename(dataset.get_data_info(i)['img_path'])
+                 for i in range(len(dataset))]
+        assert dataset.prepare_data(names.index('gray.png'))['img'].shape[2] == 3
+        assert dataset.prepare_data(names.index('corrupt.jpg')) is None
+        assert 'corrupt.jpg' in dataset.skipped_samples[0]
+
+
 def test_a_pipeline_that_fails_everywhere_says_so(bad_data_root):
     from mmssl_ext.datasets import BadSampleBudgetExceeded
     dataset = _dataset(OUR_SYNTHETIC_CONFIGS[0], bad_data_root, max_skipped_samples=1,

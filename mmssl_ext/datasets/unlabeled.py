@@ -26,7 +26,6 @@ from mmssl_ext.registry import DATASETS
 from .bad_samples import SkipBadSamplesMixin
 
 
-
 def _require_file(path: str, what: str) -> None:
     if not path:
         raise ValueError(f'{what}: ann_file is empty; set it in the config or with '
