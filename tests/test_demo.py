@@ -22,8 +22,12 @@ def test_demo_pretrains_both_methods_and_probes_them(tmp_path, subprocess_env):
         assert osp.isfile(osp.join(work_dir, name, 'iter_2.pth'))
         assert f'{name}: loss over 1..2 it' in out
     rows = [line for line in out.splitlines() if line.startswith(('random init', 'mocov2', 'maskco'))]
-    # 3 backbones x 2 stages, then 2 gains over random init and 1 over the baseline, x 2 stages.
-    assert len(rows) == 6 + 6, out
+    # 4 backbones (random init as built and with re-estimated BatchNorm
+    # statistics, 2 pretrained) x 2 stages, then 2 gains over random init and
+    # 1 over the baseline, x 2 stages.
+    assert len(rows) == 8 + 6, out
+    assert sum(r.startswith('random init, BN stats 0/1') for r in rows) == 2
+    assert 'BatchNorm statistics of every backbone were re-estimated' in out
     assert any(r.startswith('maskco_r18_1xb32-600i_synthetic - mocov2') for r in rows)
 
     # --reuse probes the finished runs without training again.

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmssl_ext.evaluation import (extract_features, knn_accuracy, linear_probe_accuracy,
-                                  load_object_crops)
+                                  load_object_crops, reestimate_bn_statistics)
 
 
 def brute_force_knn(train_f, train_y, test_f, test_y, k, temperature):
@@ -64,3 +64,43 @@ def test_crops_and_features(synthetic_root):
     torch.testing.assert_close(first[:3], F.normalize(x.mean((2, 3)), dim=1))
     manual = F.normalize(net.conv(x).mean((2, 3)), dim=1)
     torch.testing.assert_close(second[:3], manual.detach())
+
+
+def test_bn_statistics_are_those_of_the_crops():
+    """Hand check: one BatchNorm fed two equal batches ends with the average of
+    the two batches' per-channel mean and unbiased variance; weights, momentum
+    and mode are left as they were."""
+    gen = torch.Generator().manual_seed(2)
+    crops = torch.randint(0, 256, (10, 3, 4, 4), generator=gen, dtype=torch.uint8)
+    mean, std = [120.0, 110.0, 100.0], [60.0, 50.0, 40.0]
+    net = nn.Sequential(nn.BatchNorm2d(3, momentum=0.3))
+    with torch.no_grad():
+        net[0].weight.fill_(2.0)
+    net.eval()
+    assert reestimate_bn_statistics(net, crops, mean, std, batch_size=5) == 1
+
+    x = (crops.float() - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    halves = x[:5], x[5:]
+    expected_mean = sum(h.mean((0, 2, 3)) for h in halves) / 2
+    expected_var = sum(h.transpose(0, 1).reshape(3, -1).var(1, unbiased=True) for h in halves) / 2
+    torch.testing.assert_close(net[0].running_mean, expected_mean)
+    torch.testing.assert_close(net[0].running_var, expected_var)
+    assert net[0].momentum == 0.3 and not net.training
+    assert torch.equal(net[0].weight, torch.full((3, ), 2.0))
+    assert int(net[0].num_batches_tracked) == 2
+
+
+def test_bn_reestimation_changes_a_random_resnet_and_nothing_without_bn():
+    from mmpretrain.models import ResNet
+    torch.manual_seed(0)
+    net = ResNet(depth=18, out_indices=(3, ))
+    net.init_weights()
+    crops = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    before = extract_features(net, crops, [128] * 3, [64] * 3)[0]
+    # As built, the running statistics are placeholders (0 and 1).
+    assert float(net.bn1.running_mean.abs().max()) == 0.0
+    assert reestimate_bn_statistics(net, crops, [128] * 3, [64] * 3) == 20
+    assert float(net.bn1.running_mean.abs().max()) > 0.0
+    after = extract_features(net, crops, [128] * 3, [64] * 3)[0]
+    assert not torch.allclose(before, after)
+    assert reestimate_bn_statistics(nn.Conv2d(3, 2, 1), crops, [0] * 3, [1] * 3) == 0

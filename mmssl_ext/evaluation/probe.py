@@ -66,6 +66,56 @@ def load_object_crops(ann_file: str, img_dir: str, crop_size: int = 64,
 
 
 @torch.no_grad()
+def reestimate_bn_statistics(backbone: nn.Module, crops: torch.Tensor, mean: Sequence[float],
+                             std: Sequence[float], batch_size: int = 256) -> int:
+    """Replace every BatchNorm's running statistics with those of ``crops``.
+
+    Why the probe needs it: a randomly initialised network's running
+    statistics are placeholders (mean 0, variance 1) that no forward pass
+    produced, so in eval mode its BatchNorm layers are identities and it
+    computes a different function from any network that has seen data: a
+    training run at learning rate 0, which changes nothing but these
+    statistics, already moves the demo's probe by more than 10 points.
+    Pretrained backbones carry statistics of augmented training views, not
+    of the probe's crops. Re-estimating them on the probe's own train crops
+    puts every backbone on the same footing (pycls' and mmpretrain's
+    "precise BN"); weights are not touched.
+
+    Args:
+        backbone: any module; its ``_BatchNorm`` layers are re-estimated.
+        crops: (N, 3, H, W) uint8 RGB, the probe's *train* crops (never the
+            val crops: they must stay unseen).
+        mean, std: per-channel normalisation in 0..255 units (RGB order).
+        batch_size: crops per forward pass; the statistics are the average
+            of the per-batch statistics (cumulative average), as in
+            torch's ``momentum=None``.
+
+    Returns:
+        The number of BatchNorm layers re-estimated (0: nothing to do).
+    """
+    norms = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    was_training = backbone.training
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the batches
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    device = next(backbone.parameters()).device
+    backbone.train()
+    try:
+        for start in range(0, len(crops), batch_size):
+            backbone(((crops[start:start + batch_size].float() - mean_t) / std_t).to(device))
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        backbone.train(was_training)
+    return len(norms)
+
+
+@torch.no_grad()
 def extract_features(backbone: nn.Module, crops: torch.Tensor, mean: Sequence[float],
                      std: Sequence[float], batch_size: int = 128) -> List[torch.Tensor]:
     """Global-average-pooled features of every stage a frozen backbone returns.
