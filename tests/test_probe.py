@@ -104,3 +104,45 @@ def test_bn_reestimation_changes_a_random_resnet_and_nothing_without_bn():
     after = extract_features(net, crops, [128] * 3, [64] * 3)[0]
     assert not torch.allclose(before, after)
     assert reestimate_bn_statistics(nn.Conv2d(3, 2, 1), crops, [0] * 3, [1] * 3) == 0
+
+
+def test_linear_probe_is_the_optimum_of_its_objective():
+    """The probe's classifier is the unique minimiser of the L2-regularised
+    mean cross-entropy: scipy's L-BFGS-B on the same objective, written in
+    numpy, predicts the same classes."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
+
+    gen = torch.Generator().manual_seed(3)
+    centres = torch.randn(3, 6, generator=gen)
+    labels = torch.arange(3).repeat(40)
+    feats = centres[labels] + torch.randn(120, 6, generator=gen) * 1.5  # overlapping classes
+    tr, te = slice(0, 90), slice(90, 120)
+    decay = 1e-2
+    ours = linear_probe_accuracy(feats[tr], labels[tr], feats[te], labels[te],
+                                 weight_decay=decay)
+
+    mean, std = feats[tr].mean(0), feats[tr].std(0) + 1e-6
+    xtr = ((feats[tr] - mean) / std).double().numpy()
+    xte = ((feats[te] - mean) / std).double().numpy()
+    ytr = labels[tr].numpy()
+
+    def objective(params):
+        weight, bias = params[:18].reshape(6, 3), params[18:]
+        logits = xtr @ weight + bias
+        prob = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+        loss = np.mean(logsumexp(logits, axis=1) - logits[np.arange(len(ytr)), ytr])
+        delta = prob
+        delta[np.arange(len(ytr)), ytr] -= 1
+        delta /= len(ytr)
+        grad_w = xtr.T @ delta + decay * weight
+        return (loss + 0.5 * decay * (weight ** 2).sum(),
+                np.concatenate([grad_w.ravel(), delta.sum(0)]))
+
+    best = minimize(objective, np.zeros(21), jac=True, method='L-BFGS-B',
+                    options=dict(gtol=1e-10, maxiter=5000)).x
+    pred = (xte @ best[:18].reshape(6, 3) + best[18:]).argmax(1)
+    expected = float((pred == labels[te].numpy()).mean() * 100)
+    assert abs(ours - expected) < 1e-4, (ours, expected)
+    assert 40.0 < ours < 100.0  # overlapping classes: neither chance nor perfect
