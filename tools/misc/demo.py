@@ -41,9 +41,9 @@ DEFAULT_CONFIGS = [
 ]
 # The random backbone as built, BatchNorm statistics never fitted to data.
 RANDOM_AS_BUILT = 'random init, BN stats 0/1'
-# Train crops the BatchNorm statistics are re-estimated on: 2048 crops (over
-# 2 million conv5 positions) already fix a channel's mean and variance, and
-# all 5671 would add half a minute to the demo. The scenes are drawn
+# Train crops the BatchNorm statistics are re-estimated on: 2048 crops (8192
+# positions even on conv5's 2x2 maps) already fix a channel's mean and
+# variance, and all 5671 would add half a minute to the demo. The scenes are drawn
 # independently, so the first crops are as good a sample as any.
 BN_CROPS = 2048
 
