@@ -5,9 +5,9 @@ SIGKILL, non-finite steps, bad samples, a dead process in a 2-process run and
 config errors; each test injects the fault and checks the documented outcome.
 """
 import glob
-import math
 import io
 import json
+import math
 import os
 import os.path as osp
 import signal
