@@ -1,4 +1,5 @@
 """The demo's probes against independent computations."""
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -104,6 +105,10 @@ def test_bn_reestimation_changes_a_random_resnet_and_nothing_without_bn():
     after = extract_features(net, crops, [128] * 3, [64] * 3)[0]
     assert not torch.allclose(before, after)
     assert reestimate_bn_statistics(nn.Conv2d(3, 2, 1), crops, [0] * 3, [1] * 3) == 0
+    fitted = net.bn1.running_mean.clone()
+    with pytest.raises(ValueError, match='at least one crop'):
+        reestimate_bn_statistics(net, crops[:0], [128] * 3, [64] * 3)
+    assert torch.equal(net.bn1.running_mean, fitted)  # untouched
 
 
 def test_linear_probe_is_the_optimum_of_its_objective():

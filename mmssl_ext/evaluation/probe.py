@@ -101,10 +101,16 @@ def reestimate_bn_statistics(backbone: nn.Module, crops: torch.Tensor, mean: Seq
 
     Returns:
         The number of BatchNorm layers re-estimated (0: nothing to do).
+
+    Raises:
+        ValueError: ``crops`` is empty (the backbone is left untouched).
     """
     norms = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return 0
+    if len(crops) == 0:
+        # Resetting without data would leave the placeholders this replaces.
+        raise ValueError('reestimate_bn_statistics needs at least one crop, got none')
     was_training = backbone.training
     momenta = [m.momentum for m in norms]
     for norm in norms:
