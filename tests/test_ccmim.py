@@ -265,3 +265,46 @@ def test_short_training_run_has_finite_falling_loss(tmp_path, synthetic_root, su
 def test_mim_and_dist_train_run_ccmim(tmp_path, synthetic_root, subprocess_env):
     # Under DDP the masked-set keys are gathered across the 2 processes.
     run_mim_and_dist_train(TINY, _options(synthetic_root, 2), tmp_path, subprocess_env)
+
+
+@pytest.mark.parametrize('strategy', ['importance', 'importance_sampling'])
+def test_the_most_important_patches_land_in_the_masked_set_inside_the_loss(strategy):
+    # Spied inside CCMIM.loss: the scores the backbone computed, the set the
+    # second encode_set call encodes (the masked one) and the mask the
+    # reconstruction loss reads. With top-k the masked set is the top
+    # N - K scores exactly; with importance sampling, scores far apart leave
+    # the noise no say, so the same holds. Fails if the order is flipped.
+    model = _model(backbone=dict(strategy=strategy))
+    seen = dict(sets=[])
+    real_importance, real_encode = model.backbone.importance, model.backbone.encode_set
+    real_head_loss = model.head.loss
+
+    def importance(images):
+        scores = real_importance(images)
+        if strategy == 'importance_sampling':
+            # Gaps of 1.5 between patches: e^1.5 beats any ratio of softmax(u),
+            # u in [0, 1) (at most e), and 64 patches stay within float32.
+            gen = torch.Generator().manual_seed(1)
+            scores = 1.5 * torch.stack([torch.randperm(scores.shape[1], generator=gen)
+                                        for _ in range(len(scores))]).float()
+        seen['scores'] = scores
+        return scores
+
+    def encode_set(tokens, ids):
+        seen['sets'].append(ids)
+        return real_encode(tokens, ids)
+
+    def head_loss(pred, target, mask):
+        seen['mask'] = mask
+        return real_head_loss(pred, target, mask)
+
+    model.backbone.importance, model.backbone.encode_set = importance, encode_set
+    model.head.loss = head_loss
+    model.loss(_images(), [])
+    scores, (keep, masked), mask = seen['scores'], seen['sets'], seen['mask']
+    num_masked = masked.shape[1]
+    top = scores.argsort(dim=1, descending=True)[:, :num_masked]
+    for i in range(len(scores)):
+        assert set(masked[i].tolist()) == set(top[i].tolist())
+        assert not set(keep[i].tolist()) & set(masked[i].tolist())
+        assert set(mask[i].nonzero()[:, 0].tolist()) == set(top[i].tolist())

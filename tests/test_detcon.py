@@ -18,8 +18,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmssl_ext.datasets import COCOImageDataset
-from mmssl_ext.datasets.transforms import (DetConViews, GridMasks, InstanceMasksToIds,
-                                           LoadFHMasks)
+from mmssl_ext.datasets.transforms import DetConViews, GridMasks, InstanceMasksToIds, LoadFHMasks
 from mmssl_ext.registry import MODELS
 
 from .conftest import REPO_ROOT, config_with_options, run_mim_and_dist_train
@@ -47,12 +46,14 @@ def test_views_keep_image_and_ids_aligned(h, w, size, seed):
     # The image is a colour lookup of its id map. Map each view pixel's centre
     # back through flip, resize and crop: where the 2x2 source pixels that
     # bilinear reads share one id, the view's id and colour must be that id's.
+    # cv2's bilinear, which this model of the sampling describes (the configs'
+    # bicubic reads 4x4 taps and overshoots at edges).
     rng = np.random.default_rng(seed)
     ids = rng.integers(0, 6, size=(h // 4 + 1, w // 4 + 1)).repeat(4, 0).repeat(4, 1)[:h, :w]
     lut = rng.integers(0, 256, size=(6, 3)).astype(np.uint8)
     np.random.seed(seed)
-    out = DetConViews(size=size, flip_prob=0.5)(dict(img=lut[ids],
-                                                     region_ids=ids.astype(np.uint16)))
+    out = DetConViews(size=size, flip_prob=0.5, interpolation='bilinear', backend='cv2')(
+        dict(img=lut[ids], region_ids=ids.astype(np.uint16)))
     assert out['view_ids'].shape == (2, size, size) and out['view_ids'].dtype == np.int32
     checked = 0
     for view, vids, crop, flipped in zip(out['img'], out['view_ids'], out['view_crops'],
@@ -321,3 +322,96 @@ def test_mim_and_dist_train_run_detcon(config, fh_synthetic_root, tmp_path, subp
     # Under DDP the loss gathers the latents of both processes and (DetCon_S)
     # sends their gradients back across them.
     run_mim_and_dist_train(config, options, tmp_path, subprocess_env)
+
+
+def _block_ids(batch: int) -> list:
+    """Samples whose id maps are aligned with a 2 x 2 grid of 32 px cells."""
+    from mmpretrain.structures import DataSample
+    samples = []
+    for i in range(batch):
+        vids = np.zeros((2, 64, 64), np.int32)
+        vids[0, :, 32:] = 7  # view 1: left 0, right 7
+        vids[1, 32:, :] = 3  # view 2: top 0, bottom 3
+        vids[1, :32, 32:] = 7 if i % 2 else 0
+        ds = DataSample()
+        ds.set_field(vids, 'view_ids')
+        samples.append(ds)
+    return samples
+
+
+def test_detcon_b_loss_with_a_diverged_target_equals_an_independent_computation():
+    # After a first step (which copies), the online weights move; the next step
+    # must update the target as CosineEMA does (momentum 0.004 * (cos(pi t / T)
+    # + 1) / 2 at t = 1) and only then compute the targets, and the loss must be
+    # the brute-force DetCon loss of hand-pooled online predictions and targets.
+    import copy
+
+    from mmengine.logging import MessageHub
+
+    from .test_detcon_loss import brute_force
+    init_default_scope('mmssl_ext')
+    MessageHub.get_current_instance().update_info('max_iters', 4)
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(DETCON_B).model).eval()
+    views = [torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64)]
+    model.loss(views, _block_ids(3))
+    with torch.no_grad():
+        for p in list(model.backbone.parameters()) + list(model.neck.parameters()):
+            p.add_(0.05 * torch.randn_like(p))
+    expected_target = copy.deepcopy(model.target_net.module)
+    momentum = 0.004 * (math.cos(math.pi * 1 / 4) + 1) / 2  # 0.0034142
+    with torch.no_grad():
+        for p_t, p_o in zip(expected_target.parameters(),
+                            list(model.backbone.parameters()) + list(model.neck.parameters())):
+            p_t.copy_((1 - momentum) * p_t + momentum * p_o)
+    seen = []
+    hook = model.detcon_loss.register_forward_hook(lambda m, args, out: seen.append(args))
+    loss = model.loss(views, _block_ids(3))['loss']
+    hook.remove()
+    ids1, ids2 = seen[0][4], seen[0][5]
+
+    def pooled(backbone, projector, view, vids, ids):
+        # Cell (r, c) of the 2 x 2 map holds the id of its 32 x 32 block.
+        fmap = backbone(view)[-1]
+        cells = torch.as_tensor(vids[::32, ::32].copy())  # (2, 2)
+        rows = [fmap[0, :, cells == int(m)].mean(dim=1) for m in ids]
+        return projector((torch.stack(rows)[:, :, None, None], ))[0]
+
+    with torch.no_grad():
+        out = {}
+        for v, (view, ids) in enumerate(zip(views, (ids1, ids2))):
+            preds, targets = [], []
+            for i, sample in enumerate(_block_ids(3)):
+                vids = sample.view_ids[v]
+                proj = pooled(model.backbone, model.neck, view[i:i + 1], vids, ids[i])
+                preds.append(model.predictor((proj[:, :, None, None], ))[0])
+                targets.append(pooled(expected_target['backbone'], expected_target['neck'],
+                                      view[i:i + 1], vids, ids[i]))
+            out[v] = (torch.stack(preds), torch.stack(targets))
+    expected = brute_force(out[0][0], out[1][0], out[0][1], out[1][1], ids1, ids2, 0.1)
+    assert abs(loss.item() - expected) < 1e-4 * max(1.0, abs(expected))
+    # The stale target (before this step's update) would give another value.
+    with torch.no_grad():
+        for p_t, p_o in zip(expected_target.parameters(), model.target_net.module.parameters()):
+            torch.testing.assert_close(p_t, p_o)
+
+
+def test_detcon_b_target_momentum_is_the_cosine_schedule_from_0996_to_1():
+    # mmengine momentum m_t = 0.004 * (cos(pi t / T) + 1) / 2, i.e. BYOL's
+    # tau_t = 1 - (1 - 0.996) (cos(pi t / T) + 1) / 2; hand-computed for T = 4.
+    from mmengine.logging import MessageHub
+    init_default_scope('mmssl_ext')
+    MessageHub.get_current_instance().update_info('max_iters', 4)
+    model = MODELS.build(Config.fromfile(DETCON_B).model)
+    online = torch.nn.ModuleDict(dict(backbone=model.backbone, neck=model.neck))
+    ema, weight = model.target_net, model.backbone.conv1.weight
+    ema.update_parameters(online)  # t = 0: the copy
+    target = ema.module['backbone'].conv1.weight
+    for expected_m in (0.00341421, 0.002, 0.000585786):
+        with torch.no_grad():
+            weight.add_(1.0)
+        before = target.detach().clone()
+        ema.update_parameters(online)
+        moved = (target - before) / (weight.detach() - before)
+        torch.testing.assert_close(moved, torch.full_like(moved, expected_m), rtol=1e-4,
+                                   atol=1e-8)

@@ -103,15 +103,15 @@ def test_shape_mismatch_is_reported():
                      torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.zeros(2, 3))
 
 
-def _two_process_worker(rank, world_size, init_file, inputs_file, result_file):
+def _two_process_worker(rank, world_size, init_file, inputs_file, result_file, group=None):
     import torch.distributed as dist
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world_size)
     full = torch.load(inputs_file, weights_only=True)
     half = {k: v[rank * 2:(rank + 1) * 2].clone() for k, v in full.items()}
     p1 = half['p1'].requires_grad_()
-    loss = DetConLoss(temperature=0.2)(p1, half['p2'], p1, half['p2'], half['ids1'],
-                                       half['ids2'])
+    loss = DetConLoss(temperature=0.2, negative_group_size=group)(
+        p1, half['p2'], p1, half['p2'], half['ids1'], half['ids2'])
     loss.backward()
     losses = [torch.zeros(()) for _ in range(world_size)]
     dist.all_gather(losses, loss.detach())
@@ -144,3 +144,37 @@ def test_two_processes_equal_one_process_on_the_whole_batch(tmp_path):
     torch.testing.assert_close(out['loss'], expected.detach())
     expected.backward()
     torch.testing.assert_close(out['grad'] / 2, p1.grad)
+
+
+def test_negative_groups_contrast_each_group_of_images_with_itself_only():
+    # The paper's Table 5 "negatives only within a worker", as groups of
+    # images: the loss is the mean of each group's own loss.
+    gen = torch.Generator().manual_seed(1)
+    p1, p2, t1, t2 = (torch.randn(6, 3, 5, generator=gen) for _ in range(4))
+    ids1, ids2 = (torch.randint(0, 2, (6, 3), generator=gen) for _ in range(2))
+    got = DetConLoss(temperature=0.2, negative_group_size=2)(p1, p2, t1, t2, ids1, ids2)
+    groups = [brute_force(p1[g:g + 2], p2[g:g + 2], t1[g:g + 2], t2[g:g + 2], ids1[g:g + 2],
+                          ids2[g:g + 2], 0.2) for g in (0, 2, 4)]
+    assert abs(got.item() - sum(groups) / 3) < 1e-4
+    whole = brute_force(p1, p2, t1, t2, ids1, ids2, 0.2)
+    assert abs(whole - sum(groups) / 3) > 1e-3  # the groups change the loss
+    with pytest.raises(ValueError, match='divide'):
+        DetConLoss(negative_group_size=4)(p1, p2, t1, t2, ids1, ids2)
+
+
+@pytest.mark.slow
+def test_negative_groups_gather_nothing_across_processes(tmp_path):
+    # Each process's groups stay its own: no target crosses processes.
+    import torch.multiprocessing as mp
+    gen = torch.Generator().manual_seed(1)
+    full = dict(p1=torch.randn(4, 3, 8, generator=gen), p2=torch.randn(4, 3, 8, generator=gen),
+                ids1=torch.randint(0, 2, (4, 3), generator=gen),
+                ids2=torch.randint(0, 2, (4, 3), generator=gen))
+    torch.save(full, str(tmp_path / 'inputs.pth'))
+    mp.spawn(_two_process_worker, args=(2, str(tmp_path / 'init'), str(tmp_path / 'inputs.pth'),
+                                        str(tmp_path / 'out.pth'), 2), nprocs=2)
+    out = torch.load(str(tmp_path / 'out.pth'), weights_only=True)
+    halves = [brute_force(*(full[k][r * 2:(r + 1) * 2] for k in ('p1', 'p2', 'p1', 'p2')),
+                          full['ids1'][r * 2:(r + 1) * 2], full['ids2'][r * 2:(r + 1) * 2], 0.2)
+              for r in range(2)]
+    assert abs(out['loss'].item() - sum(halves) / 2) < 1e-4

@@ -234,18 +234,106 @@ def _views(batch=2, sizes=(32, 32, 16, 16)):
     return [torch.randn(batch, 3, s, s, generator=gen) for s in sizes]
 
 
-def test_last_layer_gets_no_gradient_while_frozen():
+def _step_with_policy(model, optimizer):
+    """One official-style step: backward, the model's gradient policy, update."""
+    optimizer.zero_grad()
+    model.loss(_views(), [None] * 2)['loss'].backward()
+    model.before_optimizer_step(optimizer)
+    optimizer.step()
+
+
+def test_frozen_last_layer_has_no_gradient_and_no_optimizer_state_until_the_freeze_ends():
+    # cancel_gradients_last_layer sets p.grad = None: AdamW keeps no state for
+    # the layer while frozen, so its first update after the freeze is AdamW's
+    # first step (|update| = lr for every element, whatever the gradient scale),
+    # not the ~3x larger one of moments decayed over counted steps.
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 100)
-    model = _model(freeze_last_layer=3, by_epoch=False)
-    for it, frozen in ((0, True), (2, True), (3, False)):
+    model = _model(freeze_last_layer=3, by_epoch=False, clip_grad_per_param=None)
+    last = model.neck.last_layer.weight
+    lr = 1e-3
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.)
+    for it in range(3):
         hub.update_info('iter', it)
-        model.zero_grad()
-        model.loss(_views(), [None] * 2)['loss'].backward()
-        last = model.neck.last_layer.weight.grad
-        assert (last.abs().sum() == 0) == frozen, it
-        assert model.neck.mlp[0].weight.grad.abs().sum() > 0  # the rest still learns
+        before = last.detach().clone()
+        _step_with_policy(model, optimizer)
+        assert last.grad is None and last not in optimizer.state, it
+        torch.testing.assert_close(last, before)
+        assert model.neck.mlp[0].weight in optimizer.state  # the rest learns
+    hub.update_info('iter', 3)  # the freeze is over
+    before = last.detach().clone()
+    _step_with_policy(model, optimizer)
+    assert optimizer.state[last]['step'] == 1
+    moved = (last - before).abs()
+    clear = last.grad.abs() > 1e-4  # AdamW's eps (1e-8) does not matter there
+    assert clear.sum() > moved.numel() // 4
+    torch.testing.assert_close(moved[clear], torch.full_like(moved[clear], lr), rtol=1e-3,
+                               atol=0)
     hub.update_info('iter', 0)
+
+
+def test_gradients_are_clipped_per_parameter_not_by_the_global_norm():
+    # utils.clip_gradients: each parameter's gradient rescaled to norm <= 3.
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.)
+    params = [p for p in model.parameters() if p.requires_grad][:3]
+    grads = [torch.full_like(params[0], 10.), torch.full_like(params[1], 1e-3),
+             torch.full_like(params[2], 2.)]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    MessageHub.get_current_instance().update_info('epoch', 5)  # not frozen
+    model.before_optimizer_step(optimizer)
+    for p, g in zip(params, grads):
+        norm = float(g.norm())
+        expected = g * min(1., 3. / (norm + 1e-6))
+        torch.testing.assert_close(p.grad, expected)
+    MessageHub.get_current_instance().update_info('epoch', 0)
+
+
+def test_the_freeze_clock_counts_epochs_when_by_epoch():
+    hub = MessageHub.get_current_instance()
+    model = _model(freeze_last_layer=1, by_epoch=True, teacher_temp_warmup=30,
+                   warmup_teacher_temp=0.04, teacher_temp=0.07)
+    hub.update_info('iter', 5000)  # many iterations into epoch 0: still frozen
+    hub.update_info('epoch', 0)
+    assert model.last_layer_frozen()
+    assert model.current_teacher_temp() == pytest.approx(0.04)
+    hub.update_info('epoch', 1)
+    assert not model.last_layer_frozen()
+    assert model.current_teacher_temp() == pytest.approx(0.04 + 0.03 / 29)
+    hub.update_info('epoch', 0)
+    hub.update_info('iter', 0)
+
+
+def test_teacher_momentum_follows_the_cosine_schedule_from_0996_to_1():
+    # The official cosine_scheduler(0.996, 1, epochs, niter_per_ep) by
+    # iteration: m_t = 1 - (1 - 0.996) (cos(pi t / T) + 1) / 2; mmengine's
+    # momentum is 1 - m_t. Hand-computed for T = 4: 0.0034142, 0.002, 0.00058579.
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 4)
+    model = _model()
+    online = torch.nn.ModuleDict(dict(backbone=model.backbone, neck=model.neck))
+    model.teacher.update_parameters(online)  # the copy
+    weight = model.backbone.conv1.weight
+    target = model.teacher.module['backbone'].conv1.weight
+    for expected in (0.00341421, 0.002, 0.000585786):
+        with torch.no_grad():
+            weight.add_(1.0)
+        before = target.detach().clone()
+        model.teacher.update_parameters(online)
+        moved = (target - before) / (weight.detach() - before)
+        torch.testing.assert_close(moved, torch.full_like(moved, expected), rtol=1e-4,
+                                   atol=1e-8)
+
+
+def test_every_dino_config_carries_the_gradient_hook_and_no_global_clip():
+    import glob
+    for path in glob.glob(osp.join(CONFIGS, '*.py')):
+        cfg = Config.fromfile(path)
+        assert 'ModelGradientHook' in [h['type'] for h in cfg.custom_hooks], path
+        assert cfg.optim_wrapper.get('clip_grad') is None, path
+        assert cfg.model.get('clip_grad_per_param', 3.0) == 3.0, path
 
 
 def test_teacher_is_a_momentum_copy_fed_the_global_views_only():
@@ -384,3 +472,32 @@ def test_resume_restores_the_center_and_the_teacher(tmp_path, synthetic_root):
     for key in ('criterion.center', 'teacher.steps', 'teacher.module.neck.last_layer.weight',
                 'teacher.module.backbone.conv1.weight'):
         torch.testing.assert_close(state[key], saved[key], msg=key)
+
+
+def test_transfer_takes_the_teacher_of_a_dino_checkpoint_by_default(tmp_path, subprocess_env):
+    # The paper evaluates the teacher: extract_backbone, the checked Pretrained
+    # init and knn_eval read teacher.module.backbone.* unless told otherwise.
+    import subprocess
+    import sys
+
+    from mmssl_ext.models.utils import PretrainedBackboneInit
+    model = _model()
+    with torch.no_grad():
+        for p in model.teacher.parameters():
+            p.add_(1.0)  # teacher != student
+    path = str(tmp_path / 'dino.pth')
+    torch.save(dict(state_dict=model.state_dict()), path)
+    extract = osp.join(REPO_ROOT, 'tools', 'model_converters', 'extract_backbone.py')
+    for flag, source in (([], model.teacher.module['backbone']), (['--student'], model.backbone)):
+        out = str(tmp_path / f'backbone{len(flag)}.pth')
+        subprocess.run([sys.executable, extract, path, out, *flag], check=True,
+                       env=subprocess_env, capture_output=True)
+        state = torch.load(out, weights_only=True)['state_dict']
+        assert set(state) == {'backbone.' + k for k in source.state_dict()}
+        for key, value in source.state_dict().items():
+            torch.testing.assert_close(state['backbone.' + key], value)
+    for prefer_teacher, source in ((True, model.teacher.module['backbone']),
+                                   (False, model.backbone)):
+        fresh = MODELS.build(dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')))
+        PretrainedBackboneInit(path, prefer_teacher=prefer_teacher)(fresh)
+        torch.testing.assert_close(fresh.conv1.weight, source.conv1.weight)

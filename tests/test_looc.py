@@ -64,6 +64,44 @@ def test_the_colour_key_is_coloured_like_the_query():
     np.testing.assert_array_equal(looc.apply_colour(image, params[2]['colour']), q_colour)
 
 
+def _coordinates(size=64):
+    ys, xs = np.mgrid[0:size, 0:size]
+    return np.stack([xs * 4, ys * 4, np.full_like(xs, 128)], axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_every_view_draws_its_own_crop(seed, monkeypatch):
+    # No colour, rotation, flip or blur: a view is its crop of a coordinate
+    # image, and its top-left pixel names where the crop starts. Shared crops
+    # would give equal views.
+    import mmcv
+    monkeypatch.setattr(mmcv, 'imflip', lambda img, *args, **kwargs: img)
+    looc = LooCViews(size=32, crop_scale=(0.1, 0.3), jitter_prob=0., gray_prob=0.,
+                     rotation_angles=(0, ), common_pipeline=[])
+    random.seed(seed)
+    np.random.seed(seed)
+    views = looc(dict(img=_coordinates()))['img']
+    corners = {tuple(v[0, 0, :2].tolist()) for v in views}
+    assert len(views) == 4 and len(corners) == 4
+
+
+def test_the_colour_key_is_coloured_like_the_query_through_the_view_path(monkeypatch):
+    # Whole-image crops, no flip, no rotation, no blur: the only difference
+    # between views is colour, and the colour key (k_1) equals the query while
+    # k_0 and the rotation key (k_2, its own colour) do not.
+    import mmcv
+    monkeypatch.setattr(mmcv, 'imflip', lambda img, *args, **kwargs: img)
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    looc = LooCViews(size=32, crop_scale=(1.0, 1.0), jitter_prob=1., gray_prob=0.,
+                     rotation_angles=(0, ), common_pipeline=[])
+    random.seed(5)
+    np.random.seed(5)
+    q, k0, k_colour, k_rotation = looc(dict(img=image))['img']
+    np.testing.assert_array_equal(k_colour, q)
+    assert np.abs(k0.astype(int) - q.astype(int)).max() > 10
+    assert np.abs(k_rotation.astype(int) - q.astype(int)).max() > 10
+
+
 @pytest.mark.parametrize('bad, message', [
     (dict(groups=('colour', 'blur')), 'groups'), (dict(groups=()), 'groups'),
     (dict(groups=('colour', 'colour')), 'groups'), (dict(rotation_angles=(0, 45)), '90'),

@@ -42,3 +42,22 @@ def test_bad_arguments_are_refused():
         MODELS.build(dict(type='MaskPredictionNeck', in_channels=30, num_blocks=1))
     with pytest.raises(ValueError, match='num_blocks'):
         MODELS.build(dict(type='MaskPredictionNeck', in_channels=32, num_blocks=-1))
+
+
+def test_the_mph_is_initialised_as_the_resnet_backbone():
+    # Kaiming normal, fan-out, ReLU (mmengine's KaimingInit defaults, which
+    # mmpretrain's ResNet uses): each conv weight's std is sqrt(2 / fan_out);
+    # PyTorch's default init (kaiming_uniform, a = sqrt(5)) gives about
+    # 1 / sqrt(3 fan_in), far from it for the 1x1 convs.
+    import math
+
+    import torch
+    torch.manual_seed(0)
+    neck = MODELS.build(dict(type='MaskPredictionNeck', in_channels=256, num_blocks=2))
+    neck.init_weights()
+    convs = [m for m in neck.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 6
+    for conv in convs:
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        std = float(conv.weight.std())
+        assert abs(std / math.sqrt(2 / fan_out) - 1) < 0.1, (conv, std)

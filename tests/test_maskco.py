@@ -149,13 +149,14 @@ def _samples(key_boxes: torch.Tensor, mask_boxes: torch.Tensor) -> list:
     return samples
 
 
-@pytest.mark.parametrize('intra', [False, True])
+@pytest.mark.parametrize('intra', [False, True, 'only'])
 def test_loss_equals_an_independent_computation(intra):
     # At the first step the EMA copies the online network, so the key network
     # is the online one; eval mode makes features independent of the batch
     # (and of the shuffle), so each embedding can be recomputed image by image.
     torch.manual_seed(0)
-    model = _tiny_model(intra_negatives=intra, temperature=0.3, queue_len=9).eval()
+    model = _tiny_model(intra_negatives=bool(intra), queue_negatives=intra != 'only',
+                        temperature=0.3, queue_len=9).eval()
     im_q, im_k = torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64)
     key_boxes = torch.tensor([[[0., 0., 30., 30.], [34., 30., 64., 64.]],
                               [[10., 12., 50., 40.], [0., 40., 20., 64.]],
@@ -172,7 +173,7 @@ def test_loss_equals_an_independent_computation(intra):
             masked[..., y1:y2, x1:x2] = 0
             q = _reference_embedding(model, masked, mask_boxes[i])
             keys = [_reference_embedding(model, im_k[i:i + 1], b) for b in key_boxes[i]]
-            logits = [q @ keys[0]] + list(q @ queue)
+            logits = [q @ keys[0]] + (list(q @ queue) if intra != 'only' else [])
             if intra:
                 logits += [q @ k for k in keys[1:]]
             logits = torch.stack(logits) / 0.3
@@ -258,9 +259,11 @@ def test_loss_falls_on_fixed_batches_with_a_fixed_queue(tmp_path):
     # measurement), once the queue holds real keys, then again after 30
     # training steps of the small config's optimiser settings.
     import copy
+
     import numpy as np
     from mmengine.dataset import default_collate
     from mmengine.optim import build_optim_wrapper
+
     from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate
     from mmssl_ext.registry import DATASETS
     root = str(tmp_path / 'scenes')
@@ -312,3 +315,54 @@ def test_checkpoints_with_the_old_queue_layout_still_load():
     model.load_state_dict(state, strict=True)
     torch.testing.assert_close(model.queue.embeddings, new_rows)
     assert int(model.queue.ptr) == 6
+
+
+def test_keys_come_from_the_momentum_network_after_its_update_in_train_mode():
+    # Online and target weights differ (a first step copies, then the online
+    # weights move); in train mode BN uses batch statistics, so the keys are
+    # recomputed on the whole key batch by an independently updated copy:
+    # target <- (1 - momentum) * target + momentum * online, before the keys.
+    # Fails if the keys come from the online network, or from the target
+    # before its update.
+    import copy
+    torch.manual_seed(0)
+    model = _tiny_model(momentum=0.5, queue_len=8).train()
+    boxes = torch.tensor([[[0., 0., 40., 40.], [30., 30., 64., 64.]]] * 2)
+    masks = torch.tensor([[8., 8., 40., 40.], [20., 10., 60., 50.]])
+    model.loss([torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)], _samples(boxes, masks))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    target_before = copy.deepcopy(model.target_net.module)
+    im_q, im_k = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)
+    online = dict(backbone=model.backbone, neck=model.neck, projector=model.projector)
+    expected_net = copy.deepcopy(target_before)
+    with torch.no_grad():
+        for name, part in expected_net.items():
+            for p_exp, p_online in zip(part.parameters(), online[name].parameters()):
+                p_exp.copy_(0.5 * p_exp + 0.5 * p_online)
+            for b_exp, b_online in zip(part.buffers(), online[name].buffers()):
+                b_exp.copy_(b_online)
+        k_map = expected_net['neck'](expected_net['backbone'](im_k))[0]
+        from torchvision.ops import roi_align
+        rois = torch.cat([torch.arange(2.)[:, None], boxes[:, 0]], dim=1)
+        region = roi_align(k_map, rois, output_size=7, spatial_scale=1 / 32,
+                           sampling_ratio=-1, aligned=True).mean(dim=(2, 3))
+        expected = F.normalize(expected_net['projector']((region[:, :, None, None], ))[0], dim=1)
+        stale = target_before['projector']((region[:, :, None, None], ))[0]
+    model.loss([im_q, im_k], _samples(boxes, masks))
+    keys = model.queue.embeddings[2:4]
+    torch.testing.assert_close(keys, expected, atol=1e-5, rtol=1e-4)
+    assert (keys - F.normalize(stale, dim=1)).abs().max() > 1e-3
+
+
+def test_no_negatives_and_a_batch_without_mask_mode_are_refused():
+    with pytest.raises(ValueError, match='needs negatives'):
+        _tiny_model(intra_negatives=False, queue_negatives=False)
+    model = _tiny_model()
+    samples = _samples(torch.zeros(2, 2, 4) + torch.tensor([0., 0., 32., 32.]),
+                       torch.tensor([[0., 0., 32., 32.]] * 2))
+    for ds in samples:
+        del ds.mask_mode
+    with pytest.raises(ValueError, match="algorithm_keys=.*'mask_mode'"):
+        model.loss([torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)], samples)

@@ -96,3 +96,33 @@ def test_built_from_the_registry_with_a_photometric_pipeline():
     out = t(dict(img=coordinate_image(100, 80)))
     q = out['img'][0].astype(int)
     assert (q[..., 0] == q[..., 1]).all()  # grayscale applied per view
+
+
+def _view_to_image_independent(box, crop, flipped, size):
+    """A view-pixel box back in image pixels, written out by hand: undo the
+    flip (x -> size - x), then scale by crop side / view side and shift."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if flipped:
+        x1, x2 = size - x2, size - x1
+    cx1, cy1, cx2, cy2 = (float(v) for v in crop)
+    sx, sy = (cx2 - cx1) / size, (cy2 - cy1) / size
+    return np.array([cx1 + x1 * sx, cy1 + y1 * sy, cx1 + x2 * sx, cy1 + y2 * sy])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.integers(60, 500), st.integers(60, 500))
+def test_masked_box_is_key_box_0_in_image_pixels_and_lies_in_both_crops(seed, width, height):
+    # Not only the centre: both corners of the masked box, mapped back to the
+    # image, are key box 0's corners; and box 0 lies inside both crops.
+    np.random.seed(seed)
+    size = 96
+    out = MaskCoViews(size=size, mask_mode='none').transform(
+        dict(img=np.zeros((height, width, 3), np.uint8)))
+    (q_crop, k_crop), (q_flip, k_flip) = out['view_crops'], out['view_flips']
+    positive = _view_to_image_independent(out['key_boxes'][0], k_crop, k_flip, size)
+    masked = _view_to_image_independent(out['mask_box'], q_crop, q_flip, size)
+    for crop in (q_crop, k_crop):
+        assert positive[0] >= crop[0] - 1e-3 and positive[1] >= crop[1] - 1e-3
+        assert positive[2] <= crop[2] + 1e-3 and positive[3] <= crop[3] + 1e-3
+    # Inside the query crop, the projection is not clipped: the boxes agree.
+    np.testing.assert_allclose(masked, positive, atol=1e-2)

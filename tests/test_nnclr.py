@@ -225,3 +225,35 @@ def test_resume_restores_the_support_set_and_continues_writing_it(tmp_path, synt
     assert int(queue.ptr) == 0
     torch.testing.assert_close(queue.embeddings[:12], saved['support_set.embeddings'][:12])
     assert not torch.allclose(queue.embeddings[12:], saved['support_set.embeddings'][12:])
+
+
+def test_neighbours_of_the_projections_pair_with_the_other_views_predictions():
+    # The support set holds, for each image, a vector near its projection z1
+    # (resp. z2) and another near its prediction p1 (resp. p2): the lookup by z
+    # and by p find different rows, so the loss tells them apart; and the
+    # pairing NN(z1) <-> p2, NN(z2) <-> p1 differs from NN(z1) <-> p1.
+    model = _model(queue_len=16).eval()
+    views = [torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(i))
+             for i in range(2)]
+    with torch.no_grad():
+        z = [model.neck(model.backbone(v))[0] for v in views]
+        p = [model.predictor((zi, ))[0] for zi in z]
+        noise = torch.randn(16, z[0].shape[1], generator=torch.Generator().manual_seed(9))
+        near_z = F.normalize(torch.cat(z) + 1e-3 * noise[:8] * torch.cat(z).norm(), dim=1)
+        near_p = F.normalize(torch.cat(p) + 1e-3 * noise[8:] * torch.cat(p).norm(), dim=1)
+        model.support_set.embeddings.copy_(torch.cat([near_z, near_p]))
+    support = model.support_set.embeddings.clone()
+
+    def nn_of(x):  # brute force: the support row of highest cosine similarity
+        return support[(F.normalize(x, dim=1) @ support.T).argmax(dim=1)]
+
+    tau = model.criterion.temperature
+    with torch.no_grad():
+        loss = model.loss(views, [None] * 4)['loss']
+        expected = (_paper_loss(nn_of(z[0]), p[1], tau) + _paper_loss(nn_of(z[1]), p[0], tau)) / 2
+        by_prediction = (_paper_loss(nn_of(p[0]), p[1], tau)
+                         + _paper_loss(nn_of(p[1]), p[0], tau)) / 2
+        same_view = (_paper_loss(nn_of(z[0]), p[0], tau)
+                     + _paper_loss(nn_of(z[1]), p[1], tau)) / 2
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert abs(by_prediction - expected) > 1e-3 and abs(same_view - expected) > 1e-3

@@ -1,10 +1,13 @@
 # Reliability hooks of every pretraining config (docs/en/reliability.md):
 # randomness that a resumed run reproduces, checkpoints that must fit the model,
 # steps with non-finite gradients skipped (at most 10) before the run stops with
-# a checkpoint for inspection. Inherited through default_runtime.py, or listed
+# a checkpoint for inspection; the model's own gradient policy, for models that
+# have one (DINO's per-parameter clipping and last-layer freeze). Inherited
+# through default_runtime.py, or listed
 # beside an mmpretrain recipe as a second base (it defines nothing else).
 custom_hooks = [
     dict(type='IterationSeedHook'),
     dict(type='CheckpointMatchHook'),
     dict(type='NonFiniteGuardHook', max_skipped=10),
+    dict(type='ModelGradientHook'),
 ]

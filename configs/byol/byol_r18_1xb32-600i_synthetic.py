@@ -10,7 +10,7 @@ model = dict(
     _delete_=True,
     type='BYOL',
     base_momentum=0.004,
-    backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'), zero_init_residual=False),
+    backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'), zero_init_residual=True),
     neck=dict(type='NonLinearNeck', in_channels=512, hid_channels=1024, out_channels=128,
               num_layers=2, with_bias=True, with_last_bn=False, with_avg_pool=True,
               norm_cfg=dict(type='BN1d')),

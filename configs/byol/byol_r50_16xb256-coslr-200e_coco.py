@@ -1,5 +1,5 @@
 # BYOL (mmpretrain's byol_resnet50_16xb256-coslr-200e_in1k.py) on COCO images.
-# mmpretrain's recipe as it is (model, views, optimiser, schedule, epochs), on
+# mmpretrain's recipe (model, views, optimiser, schedule, epochs), on
 # unlabeled COCO train2017 images read by our COCOImageDataset, so that it is
 # compared with our methods on the same data and the same transfer benchmarks.
 # COCO has ~118k images: one COCO epoch is ~1/11 of an ImageNet epoch's steps;
@@ -9,6 +9,9 @@ _base_ = [
     '../_base_/reliability_hooks.py'
 ]
 default_scope = 'mmssl_ext'
+# Every residual block's last BN scale starts at zero, as in the official BYOL
+# (Haiku ResNet BlockV1) and our DetCon_B, its pair; mmpretrain sets False.
+model = dict(backbone=dict(zero_init_residual=True))
 
 data_root = 'data/coco/'
 train_dataloader = dict(

@@ -8,7 +8,7 @@ model = dict(
     type='DetConB',
     num_samples=16,
     base_momentum=0.004,
-    backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'), zero_init_residual=False),
+    backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'), zero_init_residual=True),
     neck=dict(type='NonLinearNeck', in_channels=512, hid_channels=1024, out_channels=128,
               num_layers=2, with_bias=True, with_last_bn=False, with_avg_pool=False,
               norm_cfg=dict(type='BN1d')),
@@ -16,6 +16,8 @@ model = dict(
                    num_layers=2, with_bias=True, with_last_bn=False, with_avg_pool=False,
                    norm_cfg=dict(type='BN1d')),
     loss=dict(type='DetConLoss', temperature=0.1))
+# BYOL's optimisation (DetCon §3), not the DetCon_S base's SimCLR values.
+optim_wrapper = dict(optimizer=dict(lr=0.2 * 32 / 256, weight_decay=1.5e-6))
 data_root = 'data/synthetic_scenes/'
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),

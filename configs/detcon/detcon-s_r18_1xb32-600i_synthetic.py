@@ -5,7 +5,7 @@
 #   python tools/dataset_converters/generate_fh_masks.py \
 #       data/synthetic_scenes/images/train data/synthetic_scenes/fh_masks/train \
 #       --ann-file data/synthetic_scenes/annotations/instances_train.json --scales 200
-# ), 600 iterations of batch 32, LARS lr 0.2 x 32 / 256.
+# ), 600 iterations of batch 32, LARS lr 0.3 x 32 / 256 (SimCLR's rule).
 _base_ = './detcon-s_r50_16xb256-coslr-1296e_coco.py'
 
 model = dict(
@@ -33,7 +33,7 @@ train_dataloader = dict(
         ]))
 
 max_iters = 600
-optim_wrapper = dict(optimizer=dict(lr=0.2 * 32 / 256))
+optim_wrapper = dict(optimizer=dict(lr=0.3 * 32 / 256))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
     dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,

@@ -4,7 +4,7 @@ _base_ = './detcon-s_r50_16xb256-coslr-1296e_coco.py'
 train_dataloader = dict(dataset=dict(with_instances=True, pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='InstanceMasksToIds'),
-    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
-         view_pipelines={{_base_.simclr_view_pipeline}}),
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
+         backend='pillow', view_pipelines={{_base_.simclr_view_pipeline}}),
     dict(type='PackInputs', algorithm_keys=['view_ids']),
 ]))

@@ -6,3 +6,6 @@ _base_ = [
     '../_base_/schedules/lars_coslr-1296e_detcon.py',
 ]
 train_dataloader = dict(dataset=dict(pipeline={{_base_.simclr_train_pipeline}}))
+# DetCon §3: DetCon_S takes SimCLR's optimisation (the schedule base is BYOL's,
+# DetCon_B's): LARS lr 0.3 x B / 256 (4.8 at 4096), weight decay 1e-6.
+optim_wrapper = dict(optimizer=dict(lr=0.3 * 4096 / 256, weight_decay=1e-6))

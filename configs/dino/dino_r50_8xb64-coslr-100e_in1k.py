@@ -14,7 +14,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=90, eta_min=0., by_epoch=True, begin=10, end=100,
+    dict(type='CosineAnnealingLR', T_max=90, eta_min=1e-6, by_epoch=True, begin=10, end=100,
          convert_to_iter_based=True),
 ]
 train_dataloader = dict(dataset=dict(pipeline=[

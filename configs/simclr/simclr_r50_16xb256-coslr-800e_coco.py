@@ -1,5 +1,5 @@
 # SimCLR (mmpretrain's simclr_resnet50_16xb256-coslr-800e_in1k.py) on COCO images.
-# mmpretrain's recipe as it is (model, views, optimiser, schedule, epochs), on
+# mmpretrain's recipe (model, views, optimiser, schedule, epochs), on
 # unlabeled COCO train2017 images read by our COCOImageDataset, so that it is
 # compared with our methods on the same data and the same transfer benchmarks.
 # COCO has ~118k images: one COCO epoch is ~1/11 of an ImageNet epoch's steps;
@@ -10,15 +10,37 @@ _base_ = [
 ]
 default_scope = 'mmssl_ext'
 
+# mmpretrain's views but for the crop's resize: bicubic, as the official SimCLR
+# (data_util.py, tf.image.resize_bicubic) and our DetCon_S, its pair; mmpretrain
+# leaves RandomResizedCrop's bilinear default.
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=224, interpolation='bicubic', backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8,
+                          hue=0.2)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs')
+]
 data_root = 'data/coco/'
 train_dataloader = dict(
+    # mmpretrain 1.2.0's 800-epoch config keeps its base's 32 per GPU (512 in
+    # all) with the lr of 4096 (4.8): its name's 16 x 256 is SimCLR's batch.
+    batch_size=256,
     dataset=dict(
         _delete_=True,
         type='COCOImageDataset',
         data_root=data_root,
         ann_file='annotations/instances_train2017.json',
         data_prefix=dict(img_path='train2017/'),
-        pipeline={{_base_.train_pipeline}}))
+        pipeline=train_pipeline))
 
 # Checkpoints renamed into place once complete (docs/en/reliability.md).
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

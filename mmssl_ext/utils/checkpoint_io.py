@@ -36,7 +36,7 @@ from mmengine.runner import CheckpointLoader
 __all__ = [
     'CheckpointRefusedError', 'CorruptCheckpointError', 'load_checkpoint_file',
     'AtomicLocalBackend', 'find_resumable_checkpoint', 'is_readable_checkpoint',
-    'load_from_local_weights_only', 'write_atomically'
+    'load_from_local_weights_only', 'write_atomically', 'TEACHER_PREFIX', 'transfer_prefix'
 ]
 
 
@@ -209,3 +209,24 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
 
 register_backend('atomic_local', AtomicLocalBackend, force=True)
 install_checkpoint_loader()
+
+
+# Where a self-distillation checkpoint keeps its EMA teacher (DINO: the
+# ``CosineEMA`` copy of backbone + neck is the model's ``teacher``).
+TEACHER_PREFIX = 'teacher.module.'
+
+
+def transfer_prefix(state_dict: dict, prefix: str = 'backbone.',
+                    prefer_teacher: bool = True) -> str:
+    """The key prefix that downstream transfer should read ``prefix`` from.
+
+    DINO's paper evaluates the teacher: when ``prefer_teacher`` and the
+    checkpoint holds a teacher copy of ``prefix`` (``teacher.module.backbone.``),
+    that copy is read; otherwise (a student wanted, or a method without a
+    teacher) ``prefix`` itself.
+    """
+    teacher = TEACHER_PREFIX + prefix
+    if prefer_teacher and not prefix.startswith(TEACHER_PREFIX) and any(
+            k.startswith(teacher) for k in state_dict):
+        return teacher
+    return prefix

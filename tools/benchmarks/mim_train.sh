@@ -10,10 +10,11 @@
 # PARTITION is set (GPUS_PER_NODE, default 8; SRUN_ARGS passed to srun).
 # The checkpoint goes to model.backbone.init_cfg.checkpoint; CHECKPOINT_KEYS
 # lists more keys that need it (the C4 shared head). Work dir: WORK_DIR, by
-# default work_dirs/benchmarks/<package>/<config name>.
+# default work_dirs/benchmarks/<package>/<config name>. A DINO checkpoint
+# gives its teacher's backbone (what the paper evaluates); STUDENT=1 the student's.
 set -euo pipefail
 if [ $# -lt 4 ]; then
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 PACKAGE=$1; CFG=$2; PRETRAIN=$3; GPUS=$4; shift 4
@@ -25,7 +26,10 @@ NAME=$(basename "$CFG" .py)
 WORK_DIR=${WORK_DIR:-work_dirs/benchmarks/$PACKAGE/$NAME}
 KEYS="model.backbone.init_cfg.checkpoint ${CHECKPOINT_KEYS:-}"
 OPTIONS=()
-for key in $KEYS; do OPTIONS+=("$key=$PRETRAIN"); done
+for key in $KEYS; do
+    OPTIONS+=("$key=$PRETRAIN")
+    if [ "${STUDENT:-0}" = 1 ]; then OPTIONS+=("${key%.checkpoint}.prefer_teacher=False"); fi
+done
 MIM=${MIM:-mim}
 if ! command -v "$MIM" > /dev/null; then
     echo "mim_train.sh: '$MIM' not found: activate the environment (source .venv/bin/activate)" >&2

@@ -7,9 +7,10 @@
 
 Output: ``OUT/<image path relative to IMG_DIR>.png``, uint8 maps (0-255) at the
 image's full resolution, read by ``LoadSaliency``, and
-``OUT/saliency_params.json``. The method is spectral residual
-(``mmssl_ext.structures.spectral_residual_saliency``); maps from any other
-method (e.g. a salient-object network) can be written in the same layout.
+``OUT/saliency_params.json``. The method is RBD, robust background detection
+(``mmssl_ext.structures.rbd_saliency``, the traditional saliency of the DiLo
+paper), or ``--method spectral_residual``; maps from any other method (e.g. a
+salient-object network such as BASNet) can be written in the same layout.
 Resumable: existing maps are skipped and every file is written atomically.
 Unreadable images are listed in ``OUT/failed.txt`` and the exit status is 1.
 """
@@ -27,10 +28,9 @@ if ROOT not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, ROOT)
 
 from mmssl_ext.datasets.transforms.dilo import SALIENCY_PARAMS_FILE  # noqa: E402
-from mmssl_ext.structures import spectral_residual_saliency  # noqa: E402
-from mmssl_ext.utils.precompute import (list_images, mirrored_path,  # noqa: E402
-                                        report, run_per_image, write_params_once,
-                                        write_png_atomically)
+from mmssl_ext.structures import saliency_map  # noqa: E402
+from mmssl_ext.utils.precompute import (list_images, mirrored_path, report,  # noqa: E402
+                                        run_per_image, write_params_once, write_png_atomically)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -41,18 +41,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     source.add_argument('--ann-file', help='COCO json: its images (file_name under img_dir)')
     source.add_argument('--list-file', help='list file: first field of each line, '
                         'relative to img_dir')
+    parser.add_argument('--method', choices=['rbd', 'spectral_residual'], default='rbd',
+                        help='rbd: robust background detection (Zhu et al. 2014, the '
+                        "paper's traditional saliency); spectral_residual: Hou and Zhang 2007")
     parser.add_argument('--work-width', type=int, default=64,
-                        help='analysis width in pixels (the method\'s 64)')
+                        help='spectral_residual: analysis width in pixels (the method\'s 64)')
     parser.add_argument('--sigma', type=float, default=2.5,
-                        help='smoothing of the map, in analysis pixels')
+                        help='spectral_residual: smoothing of the map, in analysis pixels')
+    parser.add_argument('--segments', type=int, default=200,
+                        help='rbd: SLIC superpixels per image (the paper\'s ~200)')
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1,
                         help='worker processes')
     return parser.parse_args(argv)
 
 
-def process(task: Tuple[str, str, int, float]) -> Tuple[str, str, int]:
+def process(task: Tuple[str, str, str, dict]) -> Tuple[str, str, int]:
     """One image. Returns (image, status, 1 if written)."""
-    img_path, out_path, work_width, sigma = task
+    img_path, out_path, method, options = task
     if osp.isfile(out_path):
         return img_path, 'skipped', 0
     try:
@@ -61,7 +66,7 @@ def process(task: Tuple[str, str, int, float]) -> Tuple[str, str, int]:
         return img_path, f'failed: {err}', 0
     if img is None or img.ndim != 3 or min(img.shape[:2]) < 1:
         return img_path, 'failed: not a readable colour image', 0
-    saliency = spectral_residual_saliency(img, work_width=work_width, sigma=sigma)
+    saliency = saliency_map(mmcv.bgr2rgb(img), method, **options)
     write_png_atomically(out_path, np.rint(saliency * 255).astype(np.uint8))
     return img_path, 'done', 1
 
@@ -71,14 +76,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     images = list_images(args.img_dir, args.ann_file, args.list_file)
     if not images:
         raise SystemExit(f'no images found for {args.img_dir}')
-    params = dict(method='spectral_residual', work_width=args.work_width, sigma=args.sigma,
-                  resolution='full', dtype='uint8')
+    options = (dict(n_segments=args.segments) if args.method == 'rbd'
+               else dict(work_width=args.work_width, sigma=args.sigma))
+    params = dict(method=args.method, **options, resolution='full', dtype='uint8')
     write_params_once(osp.join(args.out_dir, SALIENCY_PARAMS_FILE), params,
-                      ('method', 'work_width', 'sigma'))
-    tasks = [(img, mirrored_path(args.out_dir, args.img_dir, img), args.work_width, args.sigma)
+                      ('method', *options))
+    tasks = [(img, mirrored_path(args.out_dir, args.img_dir, img), args.method, options)
              for img in images]
-    print(f'saliency maps of {len(images)} images (spectral residual, width '
-          f'{args.work_width}, sigma {args.sigma}), {args.nproc} processes -> {args.out_dir}')
+    print(f'saliency maps of {len(images)} images ({args.method}, {options}), '
+          f'{args.nproc} processes -> {args.out_dir}')
     counts, _ = run_per_image(process, tasks, len(tasks), args.nproc, args.out_dir)
     return report(counts, args.nproc, args.out_dir)
 

@@ -10,6 +10,10 @@ path and the kept/dropped counts added).
         work_dirs/maskco/iter_500000.pth work_dirs/maskco/backbone.pth
     # detectron2's format (a pickle of numpy arrays, ResNet names converted):
     python tools/model_converters/extract_backbone.py IN.pth OUT.pkl --detectron2
+
+A DINO checkpoint gives its teacher's backbone (``teacher.module.backbone.*``,
+what the paper evaluates), renamed to ``backbone.*``; ``--student`` keeps the
+student's.
 """
 import argparse
 import os
@@ -26,13 +30,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('output', help='where to write the backbone')
     parser.add_argument('--prefix', default='backbone.',
                         help='key prefix of the backbone in the checkpoint')
+    parser.add_argument('--student', action='store_true',
+                        help='of a checkpoint with an EMA teacher (DINO), keep the student')
     parser.add_argument('--detectron2', action='store_true',
                         help='write detectron2\'s pickle format (ResNet backbones only)')
     return parser.parse_args()
 
 
-def extract(checkpoint: dict, prefix: str = 'backbone.') -> dict:
-    """The backbone part of a loaded checkpoint, as a new checkpoint dict."""
+def extract(checkpoint: dict, prefix: str = 'backbone.', prefer_teacher: bool = True) -> dict:
+    """The backbone part of a loaded checkpoint, as a new checkpoint dict.
+
+    Keys keep ``prefix``; a teacher's copy (see ``transfer_prefix``), read when
+    ``prefer_teacher``, is renamed to it.
+    """
+    from mmssl_ext.utils.checkpoint_io import transfer_prefix
     if not isinstance(checkpoint, dict):
         raise ValueError(f'expected a checkpoint dict (mmengine format), got a '
                          f'{type(checkpoint).__name__}')
@@ -43,13 +54,14 @@ def extract(checkpoint: dict, prefix: str = 'backbone.') -> dict:
     if not_tensors:
         raise ValueError(f'the state_dict holds non-tensors under {not_tensors[:5]}: not a '
                          'model checkpoint')
-    kept = {k: v for k, v in state.items() if k.startswith(prefix)}
+    source = transfer_prefix(state, prefix, prefer_teacher)
+    kept = {prefix + k[len(source):]: v for k, v in state.items() if k.startswith(source)}
     if not kept:
         prefixes = sorted({k.split('.')[0] + '.' for k in state})
         raise ValueError(f'no key starts with {prefix!r}; the checkpoint\'s prefixes are '
                          f'{prefixes}: pass the backbone\'s with --prefix')
     meta = dict(checkpoint.get('meta', {}) or {})
-    meta.update(extracted_prefix=prefix, kept_tensors=len(kept),
+    meta.update(extracted_prefix=source, kept_tensors=len(kept),
                 dropped_tensors=len(state) - len(kept))
     return dict(meta=meta, state_dict=kept)
 
@@ -82,7 +94,7 @@ def main() -> None:
     try:
         # weights_only: a checkpoint that would run code is refused, not executed.
         checkpoint = load_checkpoint_file(args.checkpoint, map_location='cpu')
-        backbone = extract(checkpoint, args.prefix)
+        backbone = extract(checkpoint, args.prefix, prefer_teacher=not args.student)
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as err:
         raise SystemExit(f'extract_backbone: {args.checkpoint}: {err}') from None
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
@@ -92,7 +104,8 @@ def main() -> None:
     else:
         torch.save(backbone, args.output)
     meta = backbone['meta']
-    print(f'{args.output}: kept {meta["kept_tensors"]} tensors under {args.prefix!r}, '
+    print(f'{args.output}: kept {meta["kept_tensors"]} tensors under '
+          f'{meta["extracted_prefix"]!r} as {args.prefix!r}, '
           f'dropped {meta["dropped_tensors"]}')
 
 

@@ -31,21 +31,26 @@ simclr_view_pipeline = [
          channel_weights=(0.114, 0.587, 0.2989)),
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
 ]
-# The mask source: FH masks here; the grid and ground-truth variants swap it.
+# The mask source: FH masks here, at DetCon's COCO scales (§3.2: s in
+# {500, 1000, 1500}, min_size = s; pinned: a scale whose masks were not made
+# fails with the file it looked for, instead of training on other scales); the
+# grid and ground-truth variants swap it.
 mask_loader = dict(type='LoadFHMasks', mask_dir=data_root + 'fh_masks/train2017/',
-                   img_dir=data_root + 'train2017/')
+                   img_dir=data_root + 'train2017/', scales=(500, 1000, 1500))
+# Crops are resized bicubic (pillow), as the official DetCon
+# (utils/tf_image_ops.py) and the BYOL and SimCLR baselines' RandomResizedCrop.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     mask_loader,
-    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
-         view_pipelines=byol_view_pipelines),
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
+         backend='pillow', view_pipelines=byol_view_pipelines),
     dict(type='PackInputs', algorithm_keys=['view_ids']),
 ]
 simclr_train_pipeline = [
     dict(type='LoadImageFromFile'),
     mask_loader,
-    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
-         view_pipelines=simclr_view_pipeline),
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
+         backend='pillow', view_pipelines=simclr_view_pipeline),
     dict(type='PackInputs', algorithm_keys=['view_ids']),
 ]
 train_dataloader = dict(

@@ -4,19 +4,19 @@ _base_ = './coco_detcon.py'
 
 data_root = 'data/imagenet/'
 mask_loader = dict(type='LoadFHMasks', mask_dir=data_root + 'fh_masks/train/',
-                   img_dir=data_root + 'train/')
+                   img_dir=data_root + 'train/', scales=(1000, ))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     mask_loader,
-    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
-         view_pipelines={{_base_.byol_view_pipelines}}),
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
+         backend='pillow', view_pipelines={{_base_.byol_view_pipelines}}),
     dict(type='PackInputs', algorithm_keys=['view_ids']),
 ]
 simclr_train_pipeline = [
     dict(type='LoadImageFromFile'),
     mask_loader,
-    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0),
-         view_pipelines={{_base_.simclr_view_pipeline}}),
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
+         backend='pillow', view_pipelines={{_base_.simclr_view_pipeline}}),
     dict(type='PackInputs', algorithm_keys=['view_ids']),
 ]
 train_dataloader = dict(

@@ -1,8 +1,8 @@
 # ccMIM on ViT-B/16 (mmpretrain's MAE parts): importance-sampling division at
-# mask ratio 0.75, MAE decoder (512-d, 8 blocks) and normalised-pixel MSE on
-# the visible set, L_NCE between the visible- and masked-set CLS tokens after
-# a D-D-256 projector with BN (the official code's BatchNorm1d, not synced),
-# temperature 0.5, lambda 0.2 (the paper; the official code ends at 0.1).
+# mask ratio 0.75, MAE decoder (512-d, 8 blocks, fed the visible set) and
+# normalised-pixel MSE on the masked patches, L_NCE between the visible- and
+# masked-set CLS tokens after a D-D-256 projector with BN (the official code's
+# BatchNorm1d, not synced), temperature 0.5, lambda 0.2 (the paper; the official code ends at 0.1).
 model = dict(
     type='CCMIM',
     backbone=dict(type='ImportanceMaskingViT', arch='b', patch_size=16, mask_ratio=0.75,

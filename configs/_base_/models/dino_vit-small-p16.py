@@ -3,7 +3,8 @@
 # token as the image feature. Head 384-2048-2048-256 (GELU, no BN), K = 65536,
 # output layer weight-normalised with its norm fixed. Teacher: momentum
 # 0.996 -> 1 (cosine); temperature 0.04 -> 0.07 over 30 epochs; student 0.1;
-# center momentum 0.9; output layer frozen during epoch 0.
+# center momentum 0.9; output layer frozen during epoch 0; each parameter's
+# gradient norm clipped at 3.0 (the official utils.clip_gradients).
 model = dict(
     type='DINO',
     backbone=dict(type='VisionTransformer', arch='deit-small', patch_size=16, img_size=224,
@@ -18,4 +19,5 @@ model = dict(
     teacher_temp=0.07,
     teacher_temp_warmup=30,
     freeze_last_layer=1,
+    clip_grad_per_param=3.0,
     by_epoch=True)

@@ -11,6 +11,6 @@ model = dict(
     roi_output_size=7,
     intra_negatives=False,
     backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'), zero_init_residual=False),
-    neck=dict(type='MaskPredictionNeck', in_channels=2048, num_blocks=3),
+    neck=dict(type='MaskPredictionNeck', in_channels=2048, num_blocks=3, expansion=4),
     projector=dict(type='MoCoV2Neck', in_channels=2048, hid_channels=2048, out_channels=128,
                    with_avg_pool=False))

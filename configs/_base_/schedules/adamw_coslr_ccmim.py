@@ -1,6 +1,7 @@
 # MAE's optimisation, as ccMIM uses it: AdamW (0.9, 0.95), weight decay 0.05
 # (none on norms, biases, position embedding, CLS and mask tokens, the
-# projector's BN: every 1-d parameter, as the official code), base lr
+# projector's BN: mmpretrain's MAE rule; the official timm-based code decays
+# the CLS and mask tokens, see configs/ccmim/recipe.yml), base lr
 # 1.5e-4 x B / 256 (6e-4 at the paper's B = 1024), 40 warm-up epochs, cosine,
 # AMP. Epoch counts are set by the configs (max_epochs and the cosine's
 # T_max/end). Epoch-based, so this file also adapts the runtime: configs list

@@ -1,13 +1,14 @@
 # DINO's ViT optimisation: AdamW, lr 0.0005 x B / 256 (0.001 at B = 512 =
 # 8 x 64), 10 linear warm-up epochs then cosine to 1e-6, weight decay cosine
-# from 0.04 up to 0.4 (biases and norm layers not decayed), gradients clipped
-# at norm 3. Epoch counts are set by the configs. Epoch-based, so this file
+# from 0.04 up to 0.4 (biases and norm layers not decayed). Gradients are
+# clipped per parameter at norm 3 by the model (DINO.clip_grad_per_param, the
+# official utils.clip_gradients), not here: clip_grad would clip the global
+# norm. Epoch counts are set by the configs. Epoch-based, so this file
 # also adapts the runtime: configs list it instead of default_runtime.py.
 _base_ = '../default_runtime.py'
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.001, betas=(0.9, 0.999), weight_decay=0.04),
-    clip_grad=dict(max_norm=3.0),
     paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.))
 max_epochs = 100
 param_scheduler = [

@@ -1,5 +1,6 @@
-# DetCon's optimisation: LARS, lr 0.2 x B / 256 (3.2 at B = 4096 = 16 x 256),
-# weight decay 1.5e-6, biases and norm layers excluded from both weight decay
+# DetCon_B's optimisation (BYOL's, DetCon §3): LARS, lr 0.2 x B / 256 (3.2 at
+# B = 4096 = 16 x 256), weight decay 1.5e-6 (DetCon_S configs set SimCLR's
+# lr 0.3 x B / 256 and 1e-6 over it), biases and norm layers excluded from both weight decay
 # and LARS adaptation, 10 warm-up epochs then cosine. Epoch counts are set by
 # the configs (max_epochs and the cosine's T_max/end). Epoch-based, so this
 # file also adapts the runtime (checkpoints and logs by epoch): configs list it

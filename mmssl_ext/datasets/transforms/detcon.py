@@ -16,8 +16,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform, Compose
 
 from mmssl_ext.registry import TRANSFORMS
-from mmssl_ext.structures import (felzenszwalb_ids, grid_ids, instance_ids,
-                                  sample_resized_crop)
+from mmssl_ext.structures import felzenszwalb_ids, grid_ids, instance_ids, sample_resized_crop
 
 FH_PARAMS_FILE = 'fh_params.json'
 
@@ -156,7 +155,9 @@ class DetConViews(BaseTransform):
     """Two views of an image and of its region id map, aligned.
 
     Per view: a RandomResizedCrop draw (``crop_scale``, ``crop_ratio``), the
-    same crop of image (bilinear) and ids (nearest) resized to ``size``, the
+    same crop of image (bicubic, as the official DetCon and the BYOL
+    baseline's ``RandomResizedCrop(interpolation='bicubic', backend='pillow')``)
+    and ids (nearest) resized to ``size``, the
     same horizontal flip, then that view's photometric pipeline on the image
     only. ``view_pipelines`` holds one pipeline for both views or one per view
     (BYOL's augmentation is asymmetric: blur 1.0 / 0.1, solarize 0 / 0.2).
@@ -169,9 +170,10 @@ class DetConViews(BaseTransform):
 
     def __init__(self, size: int = 224, crop_scale: Tuple[float, float] = (0.08, 1.0),
                  crop_ratio: Tuple[float, float] = (3. / 4., 4. / 3.), flip_prob: float = 0.5,
-                 view_pipelines: Union[Sequence[dict], Sequence[Sequence[dict]], None] = None
-                 ) -> None:
+                 view_pipelines: Union[Sequence[dict], Sequence[Sequence[dict]], None] = None,
+                 interpolation: str = 'bicubic', backend: str = 'pillow') -> None:
         self.size, self.crop_scale, self.crop_ratio = size, crop_scale, crop_ratio
+        self.interpolation, self.backend = interpolation, backend
         self.flip_prob = flip_prob
         pipelines: List[Sequence[dict]]
         if not view_pipelines:
@@ -198,7 +200,7 @@ class DetConViews(BaseTransform):
         for pipeline in self.view_pipelines:
             x1, y1, x2, y2 = sample_resized_crop(w, h, self.crop_scale, self.crop_ratio)
             view = mmcv.imresize(img[y1:y2, x1:x2], (self.size, self.size),
-                                 interpolation='bilinear')
+                                 interpolation=self.interpolation, backend=self.backend)
             # Ids are labels, never blended. cv2's INTER_NEAREST samples at
             # floor(x * scale), half a pixel off the pixel-centre grid that
             # bilinear (the image) uses; INTER_NEAREST_EXACT is centre-aligned.

@@ -11,7 +11,7 @@ from mmcv.transforms import BaseTransform
 from skimage.filters import gaussian
 
 from mmssl_ext.registry import TRANSFORMS
-from mmssl_ext.structures import paste_foreground, spectral_residual_saliency
+from mmssl_ext.structures import SALIENCY_METHODS, paste_foreground, saliency_map
 from mmssl_ext.utils.precompute import mirrored_path
 
 SALIENCY_PARAMS_FILE = 'saliency_params.json'
@@ -31,12 +31,20 @@ class LoadSaliency(BaseTransform):
     Args:
         saliency_dir (str): the maps' root.
         img_dir (str): the image root the maps mirror.
-        online (bool): compute a spectral-residual map here when a file is
-            missing, instead of failing (for small datasets).
+        online (bool): compute a map here when a file is missing, instead of
+            failing (for small datasets).
+        method (str): the online map's method: ``'rbd'`` (robust background
+            detection, the paper's traditional saliency) or
+            ``'spectral_residual'``. Defaults to ``'rbd'``.
     """
 
-    def __init__(self, saliency_dir: str, img_dir: str, online: bool = False) -> None:
+    def __init__(self, saliency_dir: str, img_dir: str, online: bool = False,
+                 method: str = 'rbd') -> None:
+        if method not in SALIENCY_METHODS:
+            raise ValueError(f'LoadSaliency: method must be one of {sorted(SALIENCY_METHODS)}, '
+                             f'got {method!r}')
         self.saliency_dir, self.img_dir, self.online = saliency_dir, img_dir, online
+        self.method = method
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -48,7 +56,7 @@ class LoadSaliency(BaseTransform):
                                  'be read; delete it and rerun generate_saliency_maps.py')
             saliency = saliency.astype(np.float32) / 255.
         elif self.online:
-            saliency = spectral_residual_saliency(img)
+            saliency = saliency_map(mmcv.bgr2rgb(img), self.method)
         else:
             raise FileNotFoundError(
                 f'no saliency map for image {results["img_path"]} (expected {path}). Run '
@@ -73,7 +81,7 @@ class SaliencyCopyPaste(BaseTransform):
 
     The foreground is ``saliency >= threshold`` of ``results['saliency']``
     ((H, W) in [0, 1], or uint8 0-255, from :class:`LoadSaliency`), or of a
-    spectral-residual map computed here when the results carry none. Put it
+    map computed here by ``method`` when the results carry none. Put it
     first in each view's pipeline (before the crop, which does not crop the
     map): each view then draws its own paste and background.
 
@@ -94,13 +102,20 @@ class SaliencyCopyPaste(BaseTransform):
             image side. Defaults to 0.01.
         texture_dir (str, optional): folder of texture images.
         pool_size (int): images kept for the ``'image'`` background.
+        method (str): the saliency method of maps computed here: ``'rbd'``
+            (the paper's traditional saliency, the default) or
+            ``'spectral_residual'``.
 
     Images whose foreground is empty are left as they are.
     """
 
     def __init__(self, prob: float = 0.3, backgrounds: Sequence[str] = ('grayscale', ),
                  blending: str = 'mix', threshold: float = 0.5, sigma: float = 0.01,
-                 texture_dir: Optional[str] = None, pool_size: int = 64) -> None:
+                 texture_dir: Optional[str] = None, pool_size: int = 64,
+                 method: str = 'rbd') -> None:
+        if method not in SALIENCY_METHODS:
+            raise ValueError(f'method must be one of {sorted(SALIENCY_METHODS)}, got {method!r}')
+        self.method = method
         if not 0 <= prob <= 1:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         unknown = set(backgrounds) - set(BACKGROUNDS)
@@ -139,7 +154,7 @@ class SaliencyCopyPaste(BaseTransform):
         if random.random() < self.prob:
             saliency = results.get('saliency')
             if saliency is None:
-                saliency = spectral_residual_saliency(img)
+                saliency = saliency_map(mmcv.bgr2rgb(img), self.method)
             saliency = np.asarray(saliency, np.float32)
             if saliency.max() > 1:
                 saliency = saliency / 255.

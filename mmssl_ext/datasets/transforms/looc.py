@@ -45,6 +45,10 @@ class LooCViews(BaseTransform):
         rotation_angles (sequence of int): Defaults to (0, 90, 180, 270).
         common_pipeline (list[dict]): transforms applied to every view after
             its groups, drawn independently (MoCo v2's blur by default).
+        interpolation (str), backend (str): the crops' resize; Default to
+            ``'bilinear'`` with pillow, as the MoCo v2 baseline's
+            ``RandomResizedCrop`` (the views differ from it only by LooC's
+            own changes).
     """
 
     def __init__(self, size: int = 224, crop_scale: Tuple[float, float] = (0.2, 1.0),
@@ -54,7 +58,8 @@ class LooCViews(BaseTransform):
                  rotation_angles: Sequence[int] = (0, 90, 180, 270),
                  common_pipeline: Sequence[dict] = (
                      dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
-                          magnitude_std='inf', prob=0.5), )) -> None:
+                          magnitude_std='inf', prob=0.5), ),
+                 interpolation: str = 'bilinear', backend: str = 'pillow') -> None:
         unknown = [g for g in groups if g not in AUGMENTATION_GROUPS]
         if unknown or not groups or len(set(groups)) != len(groups):
             raise ValueError(f'groups must be distinct names from {AUGMENTATION_GROUPS}, '
@@ -65,6 +70,7 @@ class LooCViews(BaseTransform):
         self.strengths = dict(brightness=brightness, contrast=contrast, saturation=saturation)
         self.hue, self.jitter_prob, self.gray_prob = hue, jitter_prob, gray_prob
         self.rotation_angles = tuple(rotation_angles)
+        self.interpolation, self.backend = interpolation, backend
         # built from our registry (a child of mmpretrain's) whatever the default scope
         self.common = Compose([TRANSFORMS.build(t) for t in common_pipeline])
 
@@ -108,7 +114,7 @@ class LooCViews(BaseTransform):
         h, w = img.shape[:2]
         x1, y1, x2, y2 = sample_resized_crop(w, h, self.crop_scale)
         view = mmcv.imresize(img[y1:y2, x1:x2], (self.size, self.size),
-                             interpolation='bicubic', backend='pillow')
+                             interpolation=self.interpolation, backend=self.backend)
         if random.random() < 0.5:
             view = mmcv.imflip(view)
         for group in self.groups:

@@ -7,8 +7,7 @@ from mmcv.transforms import BaseTransform, Compose
 
 from mmssl_ext.registry import TRANSFORMS
 from mmssl_ext.structures import (ViewGeometry, image_to_view, project_boxes, sample_boxes,
-                                  sample_boxes_with_iou_below, sample_resized_crop,
-                                  view_overlap)
+                                  sample_boxes_with_iou_below, sample_resized_crop, view_overlap)
 
 MASK_MODES = ('after_norm', 'before_norm', 'none')
 
@@ -37,18 +36,23 @@ class MaskCoViews(BaseTransform):
        normalised input (the image mean) — MaskCo's "masked to zero" on the
        network input; ``'none'`` is the no-mask ablation.
 
+    Crops are resized as the MoCo v2 baseline's ``RandomResizedCrop`` does
+    (mmpretrain's config: bilinear, ``backend='pillow'``), so that MaskCo and
+    its baseline see the same pixels but for MaskCo's own changes.
+
     Writes ``img`` = [query, key] (H, W, 3 each), ``key_boxes`` (num_boxes, 4)
     float32 x1y1x2y2 in key-view pixels (row 0 the positive), ``mask_box`` (4,)
     float32 x1y1x2y2 in query-view pixels (clipped to the view), and
     ``mask_mode``. Pack them with ``PackInputs(algorithm_keys=['key_boxes',
-    'mask_box'])``.
+    'mask_box', 'mask_mode'])``: the model refuses samples without a mode.
     """
 
     def __init__(self, size: int = 224, crop_scale: Tuple[float, float] = (0.2, 1.0),
                  crop_ratio: Tuple[float, float] = (3. / 4., 4. / 3.), num_boxes: int = 17,
                  box_side: Tuple[float, float] = (32, 128), max_negative_iou: float = 0.2,
                  flip_prob: float = 0.5, max_tries: int = 10, mask_mode: str = 'after_norm',
-                 view_pipeline: Optional[Sequence[dict]] = None) -> None:
+                 view_pipeline: Optional[Sequence[dict]] = None,
+                 interpolation: str = 'bilinear', backend: str = 'pillow') -> None:
         if mask_mode not in MASK_MODES:
             raise ValueError(f'mask_mode must be one of {MASK_MODES}, got {mask_mode!r}')
         if num_boxes < 1:
@@ -62,6 +66,7 @@ class MaskCoViews(BaseTransform):
         self.num_boxes, self.max_negative_iou = num_boxes, max_negative_iou
         self.flip_prob, self.max_tries, self.mask_mode = flip_prob, max_tries, mask_mode
         self.view_pipeline = Compose(list(view_pipeline or []))
+        self.interpolation, self.backend = interpolation, backend
 
     def _random_crop(self, width: int, height: int) -> Tuple[int, int, int, int]:
         return sample_resized_crop(width, height, self.crop_scale, self.crop_ratio)
@@ -88,7 +93,8 @@ class MaskCoViews(BaseTransform):
 
     def _render(self, img: np.ndarray, view: ViewGeometry) -> np.ndarray:
         x1, y1, x2, y2 = view.crop
-        out = mmcv.imresize(img[y1:y2, x1:x2], view.size, interpolation='bilinear')
+        out = mmcv.imresize(img[y1:y2, x1:x2], view.size, interpolation=self.interpolation,
+                            backend=self.backend)
         return mmcv.imflip(out, 'horizontal') if view.flipped else out
 
     def transform(self, results: dict) -> dict:

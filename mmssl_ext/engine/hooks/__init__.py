@@ -3,9 +3,10 @@ from .checkpoint_match import CheckpointMatchHook
 from .compile_modules import CompileModulesHook
 from .iteration_seed import IterationSeedHook
 from .knn_monitor import KNNMonitorHook
+from .model_gradient import ModelGradientHook
 from .non_finite_guard import NonFiniteGuardHook
 
 __all__ = [
     'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook', 'IterationSeedHook',
-    'KNNMonitorHook', 'NonFiniteGuardHook'
+    'KNNMonitorHook', 'ModelGradientHook', 'NonFiniteGuardHook'
 ]

@@ -8,10 +8,10 @@ import torch.distributed as torch_dist
 from mmengine.dist import is_distributed
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
-from mmengine.optim import OptimWrapperDict
 
 from mmssl_ext.registry import HOOKS
+
+from .model_gradient import register_step_pre_hooks, unwrapped_model
 
 
 def _norms_finite(groups: List[List[torch.Tensor]], order: float) -> torch.Tensor:
@@ -111,27 +111,17 @@ class NonFiniteGuardHook(Hook):
 
     # -- installation -------------------------------------------------------
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrapped_model(runner)
         self._names = {id(p): name for name, p in model.named_parameters()}
         self.skipped = int(runner.message_hub.get_info(self._COUNT_KEY, 0) or 0)
-        wrappers = (runner.optim_wrapper.values()
-                    if isinstance(runner.optim_wrapper, OptimWrapperDict)
-                    else [runner.optim_wrapper])
-        for wrapper in wrappers:
-            optimizer = getattr(wrapper, 'optimizer', None)
-            if not hasattr(optimizer, 'register_step_pre_hook'):
-                # DeepSpeed's engine steps its own optimizer: it has its own
-                # overflow handling, and there is no step of ours to drop.
-                print_log(f'NonFiniteGuard: {type(optimizer).__name__} takes no step pre-hook; '
-                          'non-finite gradients are not checked (loss terms still are).',
-                          logger='current', level=30)
-                continue
-            self._handles.append(optimizer.register_step_pre_hook(self._check))
+        # DeepSpeed's optimizer takes no pre-hook: it has its own overflow
+        # handling, and there is no step of ours to drop (a warning says so).
+        self._handles = register_step_pre_hooks(runner, self._check, 'NonFiniteGuard')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if not self.restore_buffers:
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrapped_model(runner)
         buffers = [b for b in model.buffers() if b is not None]
         if [id(b) for b, _ in self._buffer_copies] != [id(b) for b in buffers] or any(
                 b.shape != c.shape for b, c in self._buffer_copies):

@@ -1,8 +1,9 @@
 """DINO: self-distillation with no labels (Caron et al., ICCV 2021)."""
+import logging
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
@@ -24,6 +25,16 @@ class DINO(BaseSelfSupervisor):
     and the output layer (``neck.last_layer``) gets no gradient during the
     first ``freeze_last_layer`` epochs (or iterations, see ``by_epoch``).
 
+    Gradients, as the official training loop treats them between backward and
+    the step (:meth:`before_optimizer_step`, run by ``ModelGradientHook``,
+    which every config inherits from ``reliability_hooks.py``): each
+    parameter's gradient norm is clipped at ``clip_grad_per_param``
+    (``utils.clip_gradients``: per parameter, not the global norm), then,
+    while frozen, the output layer's gradients are set to ``None``
+    (``cancel_gradients_last_layer``), so the optimizer skips the layer
+    entirely: AdamW neither counts steps nor decays moments for it, and its
+    first update after the freeze is the same as the official one.
+
     Args:
         backbone (dict): e.g. ViT-S/16 with ``out_type='cls_token'``, or a
             ResNet (its map is average-pooled by the neck).
@@ -39,6 +50,8 @@ class DINO(BaseSelfSupervisor):
         teacher_temp_warmup (int): warm-up length. Defaults to 0.
         freeze_last_layer (int): how long the output layer stays frozen.
             Defaults to 1.
+        clip_grad_per_param (float, optional): the per-parameter gradient
+            norm bound; None turns clipping off. Defaults to 3.0 (official).
         by_epoch (bool): whether ``teacher_temp_warmup`` and
             ``freeze_last_layer`` count epochs (the paper's unit) or
             iterations (for iteration-based schedules). Defaults to True.
@@ -47,18 +60,14 @@ class DINO(BaseSelfSupervisor):
     Inputs: ``inputs`` = list of views (B, 3, H_v, W_v), normalised, global
     views first (see :class:`~mmssl_ext.datasets.transforms.MultiCrop`).
     Views of one resolution are batched through the network together.
-
-    Freezing zeroes the output layer's gradient (a tensor hook, so it also
-    works under DDP); with AdamW or SGD-momentum started at zero, no update
-    reaches the layer but weight decay, which only rescales the weight's
-    direction ``v`` — a no-op for the weight-normalised layer.
     """
 
     def __init__(self, backbone: dict, neck: dict, loss: dict, num_global_views: int = 2,
                  momentum: float = 0.004, end_momentum: float = 0.,
                  teacher_temp: float = 0.04, warmup_teacher_temp: float = 0.04,
                  teacher_temp_warmup: int = 0, freeze_last_layer: int = 1,
-                 by_epoch: bool = True, head: Optional[dict] = None,
+                 by_epoch: bool = True, clip_grad_per_param: Optional[float] = 3.0,
+                 head: Optional[dict] = None,
                  pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
@@ -74,8 +83,10 @@ class DINO(BaseSelfSupervisor):
         for module in self.teacher.modules():
             if hasattr(module, 'drop_prob'):
                 module.drop_prob = 0.
-        for param in self.neck.last_layer.parameters():
-            param.register_hook(self._cancel_while_frozen)
+        self.clip_grad_per_param = clip_grad_per_param
+        # Set by ModelGradientHook; without it the gradient policy never runs.
+        self.gradient_hook_attached = False
+        self._warned_unhooked = False
 
     def _step(self) -> int:
         """The schedules' clock: the current epoch or iteration (0 outside a Runner)."""
@@ -89,8 +100,21 @@ class DINO(BaseSelfSupervisor):
     def last_layer_frozen(self) -> bool:
         return self._step() < self.freeze_last_layer
 
-    def _cancel_while_frozen(self, grad: torch.Tensor) -> torch.Tensor:
-        return torch.zeros_like(grad) if self.last_layer_frozen() else grad
+    def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip each parameter's gradient norm, then drop the frozen layer's.
+
+        Runs after backward (DDP-reduced, AMP-unscaled), before ``optimizer``
+        steps. Per parameter: ``g <- g * min(1, c / (||g||_2 + 1e-6))``.
+        """
+        grads = [p.grad for group in optimizer.param_groups for p in group['params']
+                 if p.grad is not None]
+        if self.clip_grad_per_param is not None and grads:
+            norms = torch._foreach_norm(grads)
+            scales = [(self.clip_grad_per_param / (n + 1e-6)).clamp_(max=1.0) for n in norms]
+            torch._foreach_mul_(grads, scales)
+        if self.last_layer_frozen():
+            for param in self.neck.last_layer.parameters():
+                param.grad = None
 
     @staticmethod
     def _forward_views(backbone: nn.Module, neck: nn.Module,
@@ -112,6 +136,12 @@ class DINO(BaseSelfSupervisor):
             raise ValueError(f'DINO needs more than {self.num_global_views} views per image '
                              f'(the global ones first), got {len(inputs)}; check the '
                              'MultiCrop transform of the pipeline')
+        if self.training and not self.gradient_hook_attached and not self._warned_unhooked:
+            self._warned_unhooked = True
+            print_log('DINO: no ModelGradientHook in custom_hooks, so gradients are not '
+                      'clipped per parameter and the last layer is not frozen; add '
+                      "dict(type='ModelGradientHook') (reliability_hooks.py has it)",
+                      logger='current', level=logging.WARNING)
         global_views = inputs[:self.num_global_views]
         with torch.no_grad():
             self.teacher.update_parameters(

@@ -23,7 +23,9 @@ class MaskCo(BaseSelfSupervisor):
     network: a momentum copy of backbone + neck + projector, applied to the
     key view's boxes; box 0 is the positive key, and is the one enqueued. The
     loss is InfoNCE against the queue; with ``intra_negatives`` (MaskCo(+in))
-    the key view's other boxes are extra negatives of their image's query.
+    the key view's other boxes are extra negatives of their image's query, and
+    with ``queue_negatives=False`` as well they are its only negatives (the
+    paper's Table 6 intra-only row).
 
     Args:
         backbone (dict): the encoder, e.g. ResNet-50 (features at ``feat_stride``).
@@ -40,6 +42,8 @@ class MaskCo(BaseSelfSupervisor):
         feat_stride (int): view pixels per cell of the neck's output. Defaults to 32.
         roi_output_size (int): RoIAlign bins per side, averaged. Defaults to 7.
         intra_negatives (bool): MaskCo(+in). Defaults to False.
+        queue_negatives (bool): the queue's keys (other images' positives)
+            are negatives. False needs ``intra_negatives``. Defaults to True.
         head (dict, optional): unused; kept so that mmpretrain's base class and
             configs that set ``head=None`` work.
 
@@ -52,15 +56,18 @@ class MaskCo(BaseSelfSupervisor):
     def __init__(self, backbone: dict, neck: dict, projector: dict, queue_len: int = 65536,
                  feat_dim: int = 128, momentum: float = 0.001, temperature: float = 0.2,
                  feat_stride: int = 32, roi_output_size: int = 7, intra_negatives: bool = False,
-                 head: Optional[dict] = None, pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
+                 queue_negatives: bool = True, head: Optional[dict] = None,
+                 pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.projector = MODELS.build(projector)
         self.queue_len, self.temperature = queue_len, temperature
         self.feat_stride, self.roi_output_size = feat_stride, roi_output_size
-        self.intra_negatives = intra_negatives
+        if not (intra_negatives or queue_negatives):
+            raise ValueError('MaskCo needs negatives: set queue_negatives (inter-image, the '
+                             'default) or intra_negatives (the same image\'s other boxes)')
+        self.intra_negatives, self.queue_negatives = intra_negatives, queue_negatives
         # The key encoder: a momentum copy of everything the query goes through.
         self.target_net = ExponentialMovingAverage(
             nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
@@ -95,6 +102,22 @@ class MaskCo(BaseSelfSupervisor):
         inside = (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
         return images.masked_fill(inside[:, None], 0.0)
 
+    @staticmethod
+    def mask_mode(data_samples: List[DataSample]) -> str:
+        """The batch's ``mask_mode``, set by the pipeline's ``MaskCoViews``.
+
+        No default: a pipeline that does not pack the mode would otherwise get
+        masking it did not ask for (or none it did).
+        """
+        modes = {getattr(ds, 'mask_mode', None) for ds in data_samples}
+        if None in modes:
+            raise ValueError(
+                'MaskCo: a data sample carries no mask_mode: pack it with the views, '
+                "PackInputs(algorithm_keys=['key_boxes', 'mask_box', 'mask_mode'])")
+        if len(modes) > 1:
+            raise ValueError(f'MaskCo: one batch mixes mask modes {sorted(modes)}')
+        return modes.pop()
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Checkpoints written before the queue became an EmbeddingQueue held
         # it as a (D, K) buffer 'queue' and a pointer 'queue_ptr'.
@@ -110,7 +133,7 @@ class MaskCo(BaseSelfSupervisor):
         im_q, im_k = inputs[0], inputs[1]
         mask_box = self._stack(data_samples, 'mask_box', im_q.device)  # (B, 4) query px
         key_boxes = self._stack(data_samples, 'key_boxes', im_q.device)  # (B, N, 4) key px
-        if getattr(data_samples[0], 'mask_mode', 'after_norm') == 'after_norm':
+        if self.mask_mode(data_samples) == 'after_norm':
             im_q = self.zero_masked_boxes(im_q, mask_box)
 
         q_map = self.neck(self.backbone(im_q))[0]
@@ -134,8 +157,9 @@ class MaskCo(BaseSelfSupervisor):
 
         extra = k[:, 1:] if self.intra_negatives else None
         # (D, K), cloned: the enqueue below writes in place into what the
-        # query's gradient needs.
-        queue = self.queue.embeddings.T.clone()
+        # query's gradient needs. Intra-only: no column of the queue.
+        queue = (self.queue.embeddings.T.clone() if self.queue_negatives
+                 else q.new_zeros(q.shape[1], 0))
         loss = info_nce_loss(q, k[:, 0], queue, extra, self.temperature)
         # The positive keys of the whole (gathered) batch.
         self.queue.enqueue(k[:, 0])

@@ -1,5 +1,7 @@
 """DetCon's contrastive detection loss (the official ``byol_nce_detcon`` semantics)."""
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,11 +74,22 @@ class DetConLoss(nn.Module):
     Args:
         temperature (float): tau. Defaults to 0.1.
         loss_weight (float): multiplies the loss. Defaults to 1.0.
+        negative_group_size (int, optional): contrast each group of this many
+            consecutive images of a process only with itself: the paper's
+            Table 5 "negatives only within a worker" (32 images a worker at
+            4096 on 128 workers), whatever the processes' batch. None (the
+            default) contrasts with the batch gathered across processes.
+            (Not the official ``local_negatives`` flag, which counts the same
+            image's other masks as negatives, as this loss always does.)
     """
 
-    def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0) -> None:
+    def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0,
+                 negative_group_size: Optional[int] = None) -> None:
         super().__init__()
+        if negative_group_size is not None and negative_group_size < 1:
+            raise ValueError(f'negative_group_size must be >= 1, got {negative_group_size}')
         self.temperature, self.loss_weight = temperature, loss_weight
+        self.negative_group_size = negative_group_size
 
     def forward(self, pred1: torch.Tensor, pred2: torch.Tensor, target1: torch.Tensor,
                 target2: torch.Tensor, ids1: torch.Tensor, ids2: torch.Tensor) -> torch.Tensor:
@@ -96,8 +109,23 @@ class DetConLoss(nn.Module):
             raise ValueError(f'shapes do not match: pred {tuple(pred1.shape)}, target '
                              f'{tuple(target1.shape)}, ids {tuple(ids1.shape)}')
         pred1, pred2 = F.normalize(pred1, dim=-1), F.normalize(pred2, dim=-1)
-        target1, first = gather_with_grad(F.normalize(target1, dim=-1))
-        target2, _ = gather_with_grad(F.normalize(target2, dim=-1))
-        loss = (_one_direction(pred1, ids1, target2, ids2, target1, first, self.temperature)
+        target1, target2 = F.normalize(target1, dim=-1), F.normalize(target2, dim=-1)
+        group = self.negative_group_size
+        if group is None:
+            target1, first = gather_with_grad(target1)
+            target2, _ = gather_with_grad(target2)
+            return self.loss_weight * self._both_directions(
+                pred1, pred2, target1, target2, ids1, ids2, first)
+        if len(pred1) % group:
+            raise ValueError(f'negative_group_size={group} must divide the batch of each '
+                             f'process, got {len(pred1)} images')
+        # Equal groups: the mean over anchors is the mean of the groups' means.
+        chunks = zip(*(t.split(group) for t in (pred1, pred2, target1, target2, ids1, ids2)))
+        losses = [self._both_directions(*chunk, 0) for chunk in chunks]
+        return self.loss_weight * torch.stack(losses).mean()
+
+    def _both_directions(self, pred1, pred2, target1, target2, ids1, ids2, first: int):
+        """View 1 -> 2 plus view 2 -> 1; targets (B_all, R, D), images of
+        ``pred*`` starting at ``first`` among them."""
+        return (_one_direction(pred1, ids1, target2, ids2, target1, first, self.temperature)
                 + _one_direction(pred2, ids2, target1, ids1, target2, first, self.temperature))
-        return self.loss_weight * loss

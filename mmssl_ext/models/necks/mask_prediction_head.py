@@ -1,5 +1,6 @@
 """MaskCo's mask prediction head (MPH): residual blocks on C5, stride 1."""
-from typing import Optional, Sequence, Tuple
+import copy
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -7,6 +8,10 @@ from mmpretrain.models.backbones.resnet import Bottleneck
 from torch import nn
 
 from mmssl_ext.registry import MODELS
+
+# mmpretrain's ResNet default init_cfg (mmpretrain 1.2.0 backbones/resnet.py).
+RESNET_INIT = [dict(type='Kaiming', layer=['Conv2d']),
+               dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
 
 
 @MODELS.register_module()
@@ -27,6 +32,10 @@ class MaskPredictionNeck(BaseModule):
             ``in_channels // expansion``. Defaults to 4 (conv5 of ResNet-50).
         norm_cfg (dict): normalisation of the blocks. Defaults to BN.
         with_cp (bool): gradient checkpointing of the blocks.
+        init_cfg (dict | list[dict], optional): Defaults to the ResNet
+            backbone's (mmpretrain's ``ResNet``: Kaiming normal, fan-out, for
+            the convolutions; BN scales 1, shifts 0), since the MPH extends
+            conv5 and is initialised as conv5 is.
 
     Shapes:
         input: a tuple whose last element is (B, C, H/32, W/32).
@@ -35,8 +44,8 @@ class MaskPredictionNeck(BaseModule):
 
     def __init__(self, in_channels: int = 2048, num_blocks: int = 3, expansion: int = 4,
                  norm_cfg: dict = dict(type='BN'), with_cp: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+                 init_cfg: Optional[Union[dict, List[dict]]] = RESNET_INIT) -> None:
+        super().__init__(init_cfg=copy.deepcopy(init_cfg))
         if not 0 <= num_blocks:
             raise ValueError(f'num_blocks must be >= 0, got {num_blocks}')
         if in_channels % expansion:

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from mmssl_ext.registry import WEIGHT_INITIALIZERS
+from mmssl_ext.utils.checkpoint_io import transfer_prefix
 
 
 @WEIGHT_INITIALIZERS.register_module(name='Pretrained')
@@ -46,28 +47,36 @@ class PretrainedBackboneInit:
         min_loaded (float): fail when fewer than this fraction of the
             module's tensors are loaded. Defaults to 0 (fail only on none);
             1.0 demands all.
+        prefer_teacher (bool): of a checkpoint with an EMA teacher (DINO,
+            whose paper evaluates the teacher), read the teacher's copy of
+            ``prefix`` (``teacher.module.backbone.``); False reads the
+            student's. Defaults to True.
     """
 
     def __init__(self, checkpoint: Optional[str], prefix: str = 'backbone.',
-                 map_location: str = 'cpu', min_loaded: float = 0.0) -> None:
+                 map_location: str = 'cpu', min_loaded: float = 0.0,
+                 prefer_teacher: bool = True) -> None:
         self.checkpoint = checkpoint
         self.prefix = prefix if prefix.endswith('.') or not prefix else prefix + '.'
         self.map_location = map_location
         self.min_loaded = min_loaded
+        self.prefer_teacher = prefer_teacher
 
     def __call__(self, module: nn.Module) -> None:
-        import mmssl_ext.compat  # noqa: F401  (weights_only allow-list)
         from mmengine.runner.checkpoint import _load_checkpoint
+
+        import mmssl_ext.compat  # noqa: F401  (weights_only allow-list)
         if not self.checkpoint:
             raise ValueError(
                 'PretrainedBackbone: no checkpoint given. Pass the pretrained weights, e.g. '
                 '--cfg-options model.backbone.init_cfg.checkpoint=work_dirs/run/epoch_200.pth')
         loaded = _load_checkpoint(self.checkpoint, map_location=self.map_location)
         state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
-        report = load_with_report(module, state, self.prefix)
+        prefix = transfer_prefix(state, self.prefix, self.prefer_teacher)
+        report = load_with_report(module, state, prefix)
         name = type(module).__name__
         summary = (f'PretrainedBackbone: {name} <- {self.checkpoint} (prefix '
-                   f'{self.prefix!r}): {report["loaded"]}/{report["total"]} tensors loaded'
+                   f'{prefix!r}): {report["loaded"]}/{report["total"]} tensors loaded'
                    f'{_listing("missing", report["missing"])}'
                    f'{_listing("unexpected", report["unexpected"])}'
                    f'{_listing("shape mismatch", report["mismatched"])}')

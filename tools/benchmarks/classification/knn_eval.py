@@ -35,6 +35,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--k', type=int, default=20)
     parser.add_argument('--temperature', type=float, default=0.07)
     parser.add_argument('--linear', action='store_true', help='also a linear probe')
+    parser.add_argument('--student', action='store_true',
+                        help="of a checkpoint with an EMA teacher (DINO), probe the student's "
+                        "backbone (default: the teacher's, which the paper evaluates)")
     return parser.parse_args()
 
 
@@ -63,8 +66,16 @@ def main() -> None:
     from mmengine.runner.checkpoint import _load_checkpoint
 
     from mmssl_ext.models.utils import load_with_report
+    from mmssl_ext.utils.checkpoint_io import transfer_prefix
     loaded = _load_checkpoint(args.checkpoint, map_location='cpu')
-    report = load_with_report(model, loaded.get('state_dict', loaded), prefix='')
+    state = dict(loaded.get('state_dict', loaded))
+    source = transfer_prefix(state, 'backbone.', prefer_teacher=not args.student)
+    if source != 'backbone.':
+        # The teacher's backbone is what extract_feat (the student's path) embeds with.
+        state.update({'backbone.' + k[len(source):]: v for k, v in state.items()
+                      if k.startswith(source)})
+        print(f'{args.checkpoint}: probing the teacher ({source}*); --student for the student')
+    report = load_with_report(model, state, prefix='')
     backbone_total = sum(not k.endswith('num_batches_tracked')
                          for k in model.backbone.state_dict())
     backbone_missing = [k for k in report['missing'] if k.startswith('backbone.')]

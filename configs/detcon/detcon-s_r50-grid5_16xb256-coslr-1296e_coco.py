@@ -1,0 +1,11 @@
+# DetCon_S with a 5 x 5 spatial grid of masks instead of FH: the paper's spatial
+# heuristic (§3, Figure 7: 2x2, 5x5 and 10x10 grids on COCO; 5x5 is the best of
+# them; GridMasks(grid_size=1) is SimCLR).
+_base_ = './detcon-s_r50_16xb256-coslr-1296e_coco.py'
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'),
+    dict(type='GridMasks', grid_size=5),
+    dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
+         backend='pillow', view_pipelines={{_base_.simclr_view_pipeline}}),
+    dict(type='PackInputs', algorithm_keys=['view_ids']),
+]))
