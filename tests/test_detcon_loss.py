@@ -122,6 +122,19 @@ def _two_process_worker(rank, world_size, init_file, inputs_file, result_file, g
     dist.destroy_process_group()
 
 
+def _run_two_processes(tmp_path, seed, group=None):
+    """4 images' random predictions and ids, 2 per gloo process: (inputs, rank 0's result)."""
+    import torch.multiprocessing as mp
+    gen = torch.Generator().manual_seed(seed)
+    full = dict(p1=torch.randn(4, 3, 8, generator=gen), p2=torch.randn(4, 3, 8, generator=gen),
+                ids1=torch.randint(0, 2, (4, 3), generator=gen),
+                ids2=torch.randint(0, 2, (4, 3), generator=gen))
+    torch.save(full, str(tmp_path / 'inputs.pth'))
+    mp.spawn(_two_process_worker, args=(2, str(tmp_path / 'init'), str(tmp_path / 'inputs.pth'),
+                                        str(tmp_path / 'out.pth'), group), nprocs=2)
+    return full, torch.load(str(tmp_path / 'out.pth'), weights_only=True)
+
+
 @pytest.mark.slow
 def test_two_processes_equal_one_process_on_the_whole_batch(tmp_path):
     # Each process holds 2 of 4 images and gathers the targets of the other:
@@ -129,15 +142,7 @@ def test_two_processes_equal_one_process_on_the_whole_batch(tmp_path):
     # and, as DDP averages gradients over processes, the gradients each
     # process gets (its own loss's plus what the other's loss sends back
     # through the gather) divided by 2 are the full-batch gradients.
-    import torch.multiprocessing as mp
-    gen = torch.Generator().manual_seed(0)
-    full = dict(p1=torch.randn(4, 3, 8, generator=gen), p2=torch.randn(4, 3, 8, generator=gen),
-                ids1=torch.randint(0, 2, (4, 3), generator=gen),
-                ids2=torch.randint(0, 2, (4, 3), generator=gen))
-    torch.save(full, str(tmp_path / 'inputs.pth'))
-    mp.spawn(_two_process_worker, args=(2, str(tmp_path / 'init'), str(tmp_path / 'inputs.pth'),
-                                        str(tmp_path / 'out.pth')), nprocs=2)
-    out = torch.load(str(tmp_path / 'out.pth'), weights_only=True)
+    full, out = _run_two_processes(tmp_path, seed=0)
     p1 = full['p1'].clone().requires_grad_()
     expected = DetConLoss(temperature=0.2)(p1, full['p2'], p1, full['p2'], full['ids1'],
                                            full['ids2'])
@@ -165,15 +170,7 @@ def test_negative_groups_contrast_each_group_of_images_with_itself_only():
 @pytest.mark.slow
 def test_negative_groups_gather_nothing_across_processes(tmp_path):
     # Each process's groups stay its own: no target crosses processes.
-    import torch.multiprocessing as mp
-    gen = torch.Generator().manual_seed(1)
-    full = dict(p1=torch.randn(4, 3, 8, generator=gen), p2=torch.randn(4, 3, 8, generator=gen),
-                ids1=torch.randint(0, 2, (4, 3), generator=gen),
-                ids2=torch.randint(0, 2, (4, 3), generator=gen))
-    torch.save(full, str(tmp_path / 'inputs.pth'))
-    mp.spawn(_two_process_worker, args=(2, str(tmp_path / 'init'), str(tmp_path / 'inputs.pth'),
-                                        str(tmp_path / 'out.pth'), 2), nprocs=2)
-    out = torch.load(str(tmp_path / 'out.pth'), weights_only=True)
+    full, out = _run_two_processes(tmp_path, seed=1, group=2)
     halves = [brute_force(*(full[k][r * 2:(r + 1) * 2] for k in ('p1', 'p2', 'p1', 'p2')),
                           full['ids1'][r * 2:(r + 1) * 2], full['ids2'][r * 2:(r + 1) * 2], 0.2)
               for r in range(2)]
