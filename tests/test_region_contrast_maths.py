@@ -1,6 +1,7 @@
 """RoI features and InfoNCE against independent computations."""
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -61,3 +62,23 @@ def test_info_nce_equals_cross_entropy_of_mmpretrain_layout():
     l_neg = torch.einsum('nc,ck->nk', q, queue)
     expected = F.cross_entropy(torch.cat([l_pos, l_neg], 1) / 0.2, torch.zeros(5).long())
     torch.testing.assert_close(info_nce_loss(q, k, queue), expected)
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_region_features_equal_mmcv_aligned_roi_align_on_random_boxes(seed):
+    # mmcv's compiled RoIAlign (aligned=True, adaptive sampling) is what the
+    # pooling used before torchvision's; both must agree on random maps/boxes,
+    # also on a channels-last map, which mmcv's CPU kernel reads wrong.
+    from mmcv.ops import RoIAlign
+    gen = torch.Generator().manual_seed(seed)
+    feats = torch.randn(3, 8, 5, 7, generator=gen)
+    xy = torch.rand(3, 4, 2, generator=gen) * torch.tensor([200., 140.])
+    wh = 8 + torch.rand(3, 4, 2, generator=gen) * 100
+    boxes = torch.cat([xy, xy + wh], dim=2)
+    ours = region_features(feats, boxes, stride=32, output_size=7)
+    mmcv = RoIAlign(7, spatial_scale=1 / 32, sampling_ratio=0, aligned=True)(
+        feats, boxes_to_rois(boxes)).mean(dim=(2, 3)).view(3, 4, -1)
+    torch.testing.assert_close(ours, mmcv, atol=1e-5, rtol=1e-4)
+    channels_last = region_features(feats.to(memory_format=torch.channels_last), boxes,
+                                    stride=32, output_size=7)
+    torch.testing.assert_close(channels_last, ours, atol=1e-6, rtol=1e-5)

@@ -1,10 +1,16 @@
-"""RoI features of boxes on a feature map (mmcv's RoIAlign)."""
+"""RoI features of boxes on a feature map (torchvision's RoIAlign).
+
+torchvision's ``roi_align`` rather than mmcv's: pretraining then needs no
+compiled mmcv ops (only mmdet/mmseg transfer does), it reads channels-last
+maps correctly (mmcv's CPU kernel assumes NCHW memory), and it has CPU and
+CUDA kernels with an autocast rule (mmcv's has no bfloat16 kernel).
+"""
 import torch
-from mmcv.ops import RoIAlign
+from torchvision.ops import roi_align
 
 
 def boxes_to_rois(boxes: torch.Tensor) -> torch.Tensor:
-    """Per-image boxes -> mmcv RoI rows.
+    """Per-image boxes -> RoI rows (the layout of torchvision's and mmcv's RoIAlign).
 
     Args:
         boxes: (B, N, 4) x1y1x2y2, view pixels.
@@ -30,13 +36,13 @@ def region_features(features: torch.Tensor, boxes: torch.Tensor, stride: int,
         boxes: (B, N, 4) x1y1x2y2 in that view's pixels.
         stride: pixels of the view per feature cell (32 for ResNet C5).
         output_size: RoIAlign bins per side before averaging.
-        sampling_ratio: samples per bin (0: adaptive, as in mmcv).
+        sampling_ratio: samples per bin (0: adaptive, ceil(bin size), as in
+            torchvision and mmcv).
 
     Returns:
         (B, N, C) region features.
     """
     b, n = boxes.shape[:2]
-    roi_align = RoIAlign(output_size, spatial_scale=1.0 / stride,
-                         sampling_ratio=sampling_ratio, aligned=True)
-    pooled = roi_align(features, boxes_to_rois(boxes.to(features.dtype)))
+    pooled = roi_align(features, boxes_to_rois(boxes.to(features.dtype)), output_size,
+                       spatial_scale=1.0 / stride, sampling_ratio=sampling_ratio, aligned=True)
     return pooled.mean(dim=(2, 3)).view(b, n, -1)
