@@ -366,3 +366,29 @@ def test_no_negatives_and_a_batch_without_mask_mode_are_refused():
         del ds.mask_mode
     with pytest.raises(ValueError, match="algorithm_keys=.*'mask_mode'"):
         model.loss([torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)], samples)
+
+
+def test_loss_is_the_same_channels_last_and_close_under_bf16_autocast():
+    # torchvision's RoIAlign reads channels-last maps as they are (mmcv's CPU
+    # kernel assumed NCHW memory: 1.6% off) and has an autocast rule (mmcv had
+    # no bfloat16 kernel). Eval mode and a fixed queue: one function of the batch.
+    torch.manual_seed(0)
+    boxes = torch.tensor([[[0., 0., 40., 40.], [30., 30., 64., 64.]]] * 2)
+    masks = torch.tensor([[8., 8., 40., 40.], [20., 10., 60., 50.]])
+    views = [torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)]
+
+    def loss_of(model, images):
+        model.queue.embeddings.copy_(queue)
+        model.queue.ptr.zero_()
+        return model.loss(images, _samples(boxes, masks))['loss']
+
+    model = _tiny_model().eval()
+    queue = model.queue.embeddings.clone()
+    with torch.no_grad():
+        plain = loss_of(model, views)
+        model.to(memory_format=torch.channels_last)
+        cl = loss_of(model, [v.contiguous(memory_format=torch.channels_last) for v in views])
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            bf16 = loss_of(model, views)
+    torch.testing.assert_close(cl, plain, atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(bf16) and abs(float(bf16) / float(plain) - 1) < 0.05
