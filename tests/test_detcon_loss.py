@@ -165,6 +165,9 @@ def test_negative_groups_contrast_each_group_of_images_with_itself_only():
     assert abs(whole - sum(groups) / 3) > 1e-3  # the groups change the loss
     with pytest.raises(ValueError, match='divide'):
         DetConLoss(negative_group_size=4)(p1, p2, t1, t2, ids1, ids2)
+    # A batch smaller than a group is one group: the whole batch.
+    small = DetConLoss(temperature=0.2, negative_group_size=32)(p1, p2, t1, t2, ids1, ids2)
+    assert abs(small.item() - whole) < 1e-4
 
 
 @pytest.mark.slow

@@ -77,7 +77,8 @@ class DetConLoss(nn.Module):
         negative_group_size (int, optional): contrast each group of this many
             consecutive images of a process only with itself: the paper's
             Table 5 "negatives only within a worker" (32 images a worker at
-            4096 on 128 workers), whatever the processes' batch. None (the
+            4096 on 128 workers), whatever the processes' batch (a process
+            with fewer images takes them as one group). None (the
             default) contrasts with the batch gathered across processes.
             (Not the official ``local_negatives`` flag, which counts the same
             image's other masks as negatives, as this loss always does.)
@@ -116,6 +117,7 @@ class DetConLoss(nn.Module):
             target2, _ = gather_with_grad(target2)
             return self.loss_weight * self._both_directions(
                 pred1, pred2, target1, target2, ids1, ids2, first)
+        group = min(group, len(pred1))  # fewer images than a group: they are one group
         if len(pred1) % group:
             raise ValueError(f'negative_group_size={group} must divide the batch of each '
                              f'process, got {len(pred1)} images')
