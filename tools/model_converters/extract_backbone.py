@@ -11,6 +11,15 @@ path and the kept/dropped counts added).
     # detectron2's format (a pickle of numpy arrays, ResNet names converted):
     python tools/model_converters/extract_backbone.py IN.pth OUT.pkl --detectron2
 
+With ``--config`` (the downstream config the backbone is for: an mmdet,
+mmseg or mmpretrain config with ``model.backbone``), the backbone is checked
+against that config's backbone by the rule of ``PretrainedBackbone``
+(:mod:`mmssl_ext.utils.checkpoint_fit`) and nothing is written when it does
+not fit::
+
+    python tools/model_converters/extract_backbone.py IN.pth OUT.pth \
+        --config configs/benchmarks/mmdetection/mask-rcnn_r50_fpn-syncbn_1x_coco.py
+
 A DINO checkpoint gives its teacher's backbone (``teacher.module.backbone.*``,
 what the paper evaluates), renamed to ``backbone.*``; ``--student`` keeps the
 student's.
@@ -32,6 +41,10 @@ def parse_args() -> argparse.Namespace:
                         help='key prefix of the backbone in the checkpoint')
     parser.add_argument('--student', action='store_true',
                         help='of a checkpoint with an EMA teacher (DINO), keep the student')
+    parser.add_argument('--config', help='a downstream config: refuse a backbone that does '
+                        'not fit its model.backbone')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='with --config: write a backbone that fits only in part')
     parser.add_argument('--detectron2', action='store_true',
                         help='write detectron2\'s pickle format (ResNet backbones only)')
     return parser.parse_args()
@@ -66,6 +79,30 @@ def extract(checkpoint: dict, prefix: str = 'backbone.', prefer_teacher: bool = 
     return dict(meta=meta, state_dict=kept)
 
 
+def check_against_config(backbone: dict, config: str, prefix: str = 'backbone.',
+                         allow_partial: bool = False, source: str = 'the checkpoint'):
+    """Raise ``CheckpointMismatchError`` when ``backbone`` (from :func:`extract`)
+    does not fit ``config``'s ``model.backbone``; returns the fit report."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.utils import import_modules_from_strings
+
+    from mmssl_ext.models.utils import load_with_report
+    cfg = Config.fromfile(config)
+    if 'model' not in cfg or 'backbone' not in cfg.model:
+        raise ValueError(f'{config} has no model.backbone to check the backbone against')
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
+    backbone_cfg = dict(cfg.model.backbone)
+    backbone_cfg.pop('init_cfg', None)
+    module = MODELS.build(backbone_cfg)
+    return load_with_report(module, backbone['state_dict'], prefix, check=True,
+                            checkpoint=source,
+                            what=f'{type(module).__name__} (model.backbone of {config})',
+                            allow_partial=allow_partial, partial_hint='--allow-partial')
+
+
 # torchvision/mmpretrain ResNet names -> detectron2's (the MoCo/DetCon convention).
 _D2_RENAMES = (('layer1', 'res2'), ('layer2', 'res3'), ('layer3', 'res4'), ('layer4', 'res5'),
                ('bn1', 'conv1.norm'), ('bn2', 'conv2.norm'), ('bn3', 'conv3.norm'),
@@ -97,6 +134,21 @@ def main() -> None:
         backbone = extract(checkpoint, args.prefix, prefer_teacher=not args.student)
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as err:
         raise SystemExit(f'extract_backbone: {args.checkpoint}: {err}') from None
+    from mmssl_ext.utils.checkpoint_fit import describe_architecture
+    fit = ''
+    if args.config:
+        from mmssl_ext.utils.checkpoint_fit import CheckpointMismatchError
+        try:
+            report = check_against_config(backbone, args.config, args.prefix,
+                                          args.allow_partial, source=args.checkpoint)
+        except CheckpointMismatchError as err:
+            raise SystemExit(f'extract_backbone: {err}') from None
+        except (OSError, ValueError, KeyError, SyntaxError) as err:
+            raise SystemExit(f'extract_backbone: --config {args.config}: '
+                             f'{type(err).__name__}: {err}') from None
+        fit = f'; fits {args.config}: {report.summary()}'
+    architecture = describe_architecture(
+        {k[len(args.prefix):]: v for k, v in backbone['state_dict'].items()})
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     if args.detectron2:
         with open(args.output, 'wb') as f:
@@ -106,7 +158,7 @@ def main() -> None:
     meta = backbone['meta']
     print(f'{args.output}: kept {meta["kept_tensors"]} tensors under '
           f'{meta["extracted_prefix"]!r} as {args.prefix!r}, '
-          f'dropped {meta["dropped_tensors"]}')
+          f'dropped {meta["dropped_tensors"]}; {architecture}{fit}')
 
 
 if __name__ == '__main__':

@@ -9,9 +9,9 @@
 #
 # MaskCo (ImageNet 200 epochs): 65.1 top-1 on conv5; pretrained on COCO: 56.7
 # (MoCo v2 on COCO: 51.4).
-_base_ = 'mmpretrain::mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py'
+_base_ = ['mmpretrain::mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py', '../../_base_/checkpoint_match.py']
 
-custom_imports = dict(imports=['mmssl_ext.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

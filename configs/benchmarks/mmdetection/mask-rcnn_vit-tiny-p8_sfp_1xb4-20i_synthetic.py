@@ -4,7 +4,7 @@
 # embedding is resized), the data and schedule of the R18 variant.
 _base_ = './mask-rcnn_r18_fpn_1xb4-20i_synthetic.py'
 
-custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.models.detection'],
+custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine', 'mmssl_ext.models.detection'],
                       allow_failed_imports=False)
 model = dict(
     backbone=dict(

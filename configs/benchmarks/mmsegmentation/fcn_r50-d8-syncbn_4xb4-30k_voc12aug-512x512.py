@@ -10,9 +10,9 @@
 #   bash tools/benchmarks/mmsegmentation/mim_dist_train.sh CONFIG CKPT 4
 #
 # DetCon (ImageNet 1000 epochs, Table 1): DetCon_B 77.3 mIoU (BYOL 75.7).
-_base_ = 'mmseg::fcn/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
+_base_ = ['mmseg::fcn/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py', '../../_base_/checkpoint_match.py']
 
-custom_imports = dict(imports=['mmssl_ext.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 
 model = dict(
     pretrained=None,

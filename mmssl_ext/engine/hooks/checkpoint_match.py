@@ -6,6 +6,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import load_state_dict
 
 from mmssl_ext.registry import HOOKS
+from mmssl_ext.utils.checkpoint_fit import CheckpointMismatchError, describe_architecture
 
 
 def _first_lines(text: str, count: int = 12) -> str:
@@ -47,10 +48,13 @@ class CheckpointMatchHook(Hook):
             load_state_dict(model, state, strict=True)
         except RuntimeError as err:
             action = 'resume from' if getattr(runner, '_resume', False) else 'load'
-            raise RuntimeError(
+            raise CheckpointMismatchError(
                 f'cannot {action} this checkpoint: it does not match the model built from '
                 f'the config ({type(model).__name__}); it was saved from another '
-                f'architecture or config.\n  {_first_lines(str(err))}\n'
+                f'architecture or config.\n'
+                f'  checkpoint: {describe_architecture(state)}\n'
+                f'  model: {describe_architecture(model.state_dict())}\n'
+                f'  {_first_lines(str(err))}\n'
                 'Fix: use the config the checkpoint was trained with; or, to start from '
                 'its backbone only, set model.backbone.init_cfg=dict(type=\'Pretrained\', '
                 "checkpoint=PATH, prefix='backbone.') instead of load_from; or set "

@@ -1,12 +1,14 @@
 """Loading pretrained backbone weights downstream, with a report that cannot be missed."""
 import math
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 from mmengine.logging import print_log
 from torch import nn
 
 from mmssl_ext.registry import WEIGHT_INITIALIZERS
+from mmssl_ext.utils.checkpoint_fit import (CheckpointMismatchError, FitReport, check_fit,
+                                            compare_state)
 from mmssl_ext.utils.checkpoint_io import transfer_prefix
 
 
@@ -19,11 +21,15 @@ class PretrainedBackboneInit:
     or one made by ``tools/model_converters/extract_backbone.py``, which keeps
     the ``backbone.`` prefix) into the module. A ViT's ``pos_embed`` is resized
     to the module's patch grid (pretrained at 224 px, fine-tuned at 512).
-    Then prints one line: how many
-    of the module's tensors came from the checkpoint, and the first few
-    missing, unexpected and shape-mismatched keys. Raises when the module
-    received nothing: a wrong prefix, a checkpoint of another architecture, or
-    none given, would otherwise train from scratch silently.
+    Then prints one line: how many of the module's parameters came from the
+    checkpoint (BN statistics are loaded but not counted: they fit any
+    checkpoint), and the first few missing, unexpected and shape-mismatched
+    keys. Raises :class:`CheckpointMismatchError`, before anything is copied,
+    when the checkpoint does not fit (:mod:`mmssl_ext.utils.checkpoint_fit`:
+    a shape mismatch, under ``min_loaded`` of the module's parameters found,
+    or most of the checkpoint's parameters for the module's layers unused),
+    naming both architectures; a wrong prefix or none given fail too: each
+    would otherwise train from a mostly random module, silently.
 
     Used from any OpenMMLab scope (mmdet, mmseg, mmpretrain), with
     ``custom_imports=dict(imports=['mmssl_ext.models'])``, as
@@ -45,8 +51,9 @@ class PretrainedBackboneInit:
             ``'backbone.'``.
         map_location (str): Defaults to ``'cpu'``.
         min_loaded (float): fail when fewer than this fraction of the
-            module's tensors are loaded. Defaults to 0 (fail only on none);
-            1.0 demands all.
+            module's parameters are loaded. Defaults to 0.5; 1.0 demands all.
+        allow_partial (bool): load what fits and only report the rest (a
+            genuinely partial transfer). Defaults to False.
         prefer_teacher (bool): of a checkpoint with an EMA teacher (DINO,
             whose paper evaluates the teacher), read the teacher's copy of
             ``prefix`` (``teacher.module.backbone.``); False reads the
@@ -54,13 +61,14 @@ class PretrainedBackboneInit:
     """
 
     def __init__(self, checkpoint: Optional[str], prefix: str = 'backbone.',
-                 map_location: str = 'cpu', min_loaded: float = 0.0,
-                 prefer_teacher: bool = True) -> None:
+                 map_location: str = 'cpu', min_loaded: float = 0.5,
+                 prefer_teacher: bool = True, allow_partial: bool = False) -> None:
         self.checkpoint = checkpoint
         self.prefix = prefix if prefix.endswith('.') or not prefix else prefix + '.'
         self.map_location = map_location
         self.min_loaded = min_loaded
         self.prefer_teacher = prefer_teacher
+        self.allow_partial = allow_partial
 
     def __call__(self, module: nn.Module) -> None:
         from mmengine.runner.checkpoint import _load_checkpoint
@@ -73,55 +81,51 @@ class PretrainedBackboneInit:
         loaded = _load_checkpoint(self.checkpoint, map_location=self.map_location)
         state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
         prefix = transfer_prefix(state, self.prefix, self.prefer_teacher)
-        report = load_with_report(module, state, prefix)
         name = type(module).__name__
-        summary = (f'PretrainedBackbone: {name} <- {self.checkpoint} (prefix '
-                   f'{prefix!r}): {report["loaded"]}/{report["total"]} tensors loaded'
-                   f'{_listing("missing", report["missing"])}'
-                   f'{_listing("unexpected", report["unexpected"])}'
-                   f'{_listing("shape mismatch", report["mismatched"])}')
-        if report['loaded'] == 0 or report['loaded'] < self.min_loaded * report['total']:
-            prefixes = sorted({k.split('.')[0] + '.' for k in state})[:8]
-            amount = 'nothing' if not report['loaded'] else 'too little'
-            raise RuntimeError(
-                f'{summary}. The {name} received {amount} from the checkpoint: check the '
+        report, matched = compare_state(module, state, prefix, adapt=_adapt)
+        summary = (f'PretrainedBackbone: {name} <- {self.checkpoint} (prefix {prefix!r}): '
+                   f'{report.summary()}')
+        prefixes = sorted({k.split('.')[0] + '.' for k in state})[:8]
+        if report.loaded == 0 and not report.mismatched:
+            raise CheckpointMismatchError(
+                f'{summary}. The {name} received nothing from the checkpoint: check the '
                 f'prefix (the checkpoint\'s top-level prefixes are {prefixes}) and that it '
-                'holds this architecture.')
+                f'holds this architecture (checkpoint: {report.checkpoint_architecture}; '
+                f'module: {report.module_architecture}).')
+        check_fit(report, name, self.checkpoint, prefix, min_loaded=self.min_loaded,
+                  allow_partial=self.allow_partial,
+                  partial_hint="allow_partial=True in this init_cfg (dict(type='Pretrained', "
+                  "_scope_='mmssl_ext', ..., allow_partial=True))", prefixes=prefixes)
+        module.load_state_dict(matched, strict=False)
         print_log(summary, logger='current')
         if hasattr(module, '_params_init_info'):
             from mmengine.model.weight_init import update_init_info
             update_init_info(module, init_info=f'PretrainedBackbone: load from {self.checkpoint}')
 
 
-def load_with_report(module: nn.Module, state: Dict[str, torch.Tensor],
-                     prefix: str) -> Dict[str, object]:
+def load_with_report(module: nn.Module, state: Dict[str, torch.Tensor], prefix: str,
+                     check: bool = False, **check_args) -> FitReport:
     """Copy ``state[prefix + key]`` into ``module``'s ``key`` where shapes match.
 
-    Returns:
-        ``loaded`` and ``total`` counts of the module's state tensors (BN's
-        ``num_batches_tracked`` counters not counted);
-        ``missing`` (the module's keys left as they were), ``unexpected``
-        (checkpoint keys under the prefix the module lacks) and ``mismatched``
-        (``key: checkpoint shape vs module shape``) lists.
+    ViT position embeddings are resized to the module's grid first. Returns
+    the :class:`~mmssl_ext.utils.checkpoint_fit.FitReport` (parameters
+    counted; BN statistics loaded but not counted). With ``check=True`` a
+    checkpoint that does not fit (see :mod:`mmssl_ext.utils.checkpoint_fit`)
+    raises :class:`CheckpointMismatchError` before anything is copied;
+    ``check_args`` go to :func:`check_fit` (``what``, ``checkpoint``,
+    ``allow_partial`` ...).
     """
-    own = module.state_dict()
-    wanted = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    matched, mismatched = {}, []
-    for key, value in wanted.items():
-        if key in own and key.endswith('pos_embed'):
-            value = _resized_pos_embed(value, own[key])
-        if key in own:
-            if tuple(own[key].shape) == tuple(value.shape):
-                matched[key] = value
-            else:
-                mismatched.append(f'{key}: {tuple(value.shape)} vs {tuple(own[key].shape)}')
+    report, matched = compare_state(module, state, prefix, adapt=_adapt)
+    if check:
+        check_args.setdefault('what', type(module).__name__)
+        check_args.setdefault('checkpoint', 'the checkpoint')
+        check_fit(report, prefix=prefix, **check_args)
     module.load_state_dict(matched, strict=False)
-    # BN's step counters match any checkpoint's: they are no evidence of a load.
-    counted = [k for k in own if not k.endswith('num_batches_tracked')]
-    bad_shape = {m.split(':')[0] for m in mismatched}
-    return dict(loaded=sum(k in matched for k in counted), total=len(counted),
-                missing=[k for k in counted if k not in matched and k not in bad_shape],
-                unexpected=[k for k in wanted if k not in own], mismatched=mismatched)
+    return report
+
+
+def _adapt(key: str, value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return _resized_pos_embed(value, target) if key.endswith('pos_embed') else value
 
 
 def _resized_pos_embed(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -140,10 +144,3 @@ def _resized_pos_embed(value: torch.Tensor, target: torch.Tensor) -> torch.Tenso
         return value
     return resize_pos_embed(value, (src_side, src_side), (dst_side, dst_side),
                             num_extra_tokens=extra).to(value.dtype)
-
-
-def _listing(what: str, keys: List[str], shown: int = 3) -> str:
-    if not keys:
-        return ''
-    more = f' (+{len(keys) - shown} more)' if len(keys) > shown else ''
-    return f'; {len(keys)} {what}: {", ".join(keys[:shown])}{more}'

@@ -38,6 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--student', action='store_true',
                         help="of a checkpoint with an EMA teacher (DINO), probe the student's "
                         "backbone (default: the teacher's, which the paper evaluates)")
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='score a backbone that the checkpoint fills only in part')
     return parser.parse_args()
 
 
@@ -75,15 +77,19 @@ def main() -> None:
         state.update({'backbone.' + k[len(source):]: v for k, v in state.items()
                       if k.startswith(source)})
         print(f'{args.checkpoint}: probing the teacher ({source}*); --student for the student')
-    report = load_with_report(model, state, prefix='')
-    backbone_total = sum(not k.endswith('num_batches_tracked')
-                         for k in model.backbone.state_dict())
-    backbone_missing = [k for k in report['missing'] if k.startswith('backbone.')]
-    if len(backbone_missing) == backbone_total:
-        raise SystemExit(f'{args.checkpoint}: no backbone weight matches the model of '
-                         f'{args.config}')
-    print(f'{args.checkpoint}: {report["loaded"]}/{report["total"]} tensors loaded, '
-          f'{len(backbone_missing)} of the backbone missing')
+    from mmssl_ext.utils.checkpoint_fit import CheckpointMismatchError
+    try:
+        # The backbone is what is scored: it must fit (the heads may differ).
+        report = load_with_report(
+            model.backbone, state, 'backbone.', check=True, checkpoint=args.checkpoint,
+            what=f'the backbone of {args.config}', allow_partial=args.allow_partial,
+            partial_hint='--allow-partial',
+            prefixes=sorted({k.split('.')[0] + '.' for k in state})[:8])
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'knn_eval: {err}') from None
+    # The rest where it fits: LooC's concatenated embedding reads its heads.
+    load_with_report(model, state, prefix='')
+    print(f'{args.checkpoint}: backbone {report.summary()}')
     if torch.cuda.is_available():
         model = model.cuda()
     train = dataset_features(model, split_loader(args.data_root, args.train_list, args.size,
