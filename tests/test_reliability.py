@@ -324,14 +324,13 @@ def _scalars(work_dir: str) -> dict:
     return {r['iter']: r['loss'] for r in map(json.loads, open(logs[-1])) if 'loss' in r}
 
 
-def _deterministic_cfg(path: str, data_root: str, work_dir: str) -> Config:
+def _deterministic_cfg(path: str, data_root: str, work_dir: str, num_workers: int = 1) -> Config:
     from mmssl_ext.utils.benchmark import cpu_norms, use_synthetic_scenes
     cfg = Config.fromfile(path)
     use_synthetic_scenes(cfg.train_dataloader.dataset, data_root)
     cpu_norms(cfg.model)
-    # One worker: the pipeline draws from the worker's generators, which the
-    # resumed run replays (docs/en/reliability.md).
-    cfg.train_dataloader.update(batch_size=4, num_workers=1, persistent_workers=True)
+    cfg.train_dataloader.update(batch_size=4, num_workers=num_workers,
+                                persistent_workers=num_workers > 0)
     cfg.train_cfg.max_iters = 4
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = 2
@@ -351,19 +350,33 @@ OUR_SYNTHETIC_CONFIGS = [
     'looc/looc_r18_1xb32-600i_synthetic.py',
     'dilo/dilo-mocov2_r18_1xb32-600i_synthetic.py',
 ]
+# One config per family of state a resume must restore: a queue (MaskCo), an
+# EMA target (DetCon-B), masked image modelling (ccMIM), a self-distillation
+# teacher with multi-crop (DINO). These run with 0 and 2 dataloader workers:
+# with 0 the pipeline shares the trainer's generators, which mmengine's replay
+# of the trained batches advances (IterationSeedHook seeds each batch's draws).
+RESUME_FAMILIES = {'maskco', 'detcon-b', 'ccmim', 'dino'}
+RESUME_CASES = [
+    (config, workers) for config in OUR_SYNTHETIC_CONFIGS
+    for workers in ((0, 2) if osp.basename(config).split('_')[0] in RESUME_FAMILIES else (1,))
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', OUR_SYNTHETIC_CONFIGS, ids=lambda c: c.split('/')[0])
-def test_resumed_run_reproduces_the_uninterrupted_losses(config, synthetic_root, tmp_path):
+@pytest.mark.parametrize('config,num_workers', RESUME_CASES,
+                         ids=lambda v: v.split('/')[1].split('_')[0] if isinstance(v, str)
+                         else f'{v}workers')
+def test_resumed_run_reproduces_the_uninterrupted_losses(config, num_workers, synthetic_root,
+                                                         tmp_path):
     """Model, momentum encoders, queues, optimizer, schedulers, iteration,
     data position and randomness: all of it must come back for the losses
     after the checkpoint to be equal (ccMIM's and DetCon's model-side draws
-    differ without IterationSeedHook)."""
+    differ without IterationSeedHook; with num_workers=0 every method's
+    pipeline draws differ without its per-batch data seed)."""
     path = osp.join(REPO_ROOT, 'configs', config)
-    full = _deterministic_cfg(path, synthetic_root, str(tmp_path / 'full'))
+    full = _deterministic_cfg(path, synthetic_root, str(tmp_path / 'full'), num_workers)
     Runner.from_cfg(full).train()
-    resumed = _deterministic_cfg(path, synthetic_root, str(tmp_path / 'resumed'))
+    resumed = _deterministic_cfg(path, synthetic_root, str(tmp_path / 'resumed'), num_workers)
     resumed.resume, resumed.load_from = True, osp.join(full.work_dir, 'iter_2.pth')
     Runner.from_cfg(resumed).train()
     expected, got = _scalars(full.work_dir), _scalars(resumed.work_dir)
@@ -540,7 +553,8 @@ def test_each_bad_image_is_skipped_or_loaded_as_documented(config, bad_data_root
     logged = '\n'.join(records)
     for count, name in enumerate(skipped, 1):
         assert f'skipping bad sample {osp.join(bad_data_root, "images", "train", name)}' \
-            in logged and f'(skipped {count} of at most 100' in logged
+            in logged and f'({count} skipped in this data-loading process; the job stops past 100' \
+            in logged
     # Through __getitem__ (what the dataloader calls), a bad index yields another sample.
     sample = dataset[names.index('corrupt.jpg')]
     assert _shapes(sample) == good_shapes
@@ -629,6 +643,88 @@ def test_bad_masks_are_skipped_and_one_segment_masks_train(synthetic_root, tmp_p
     wrong_size, missing = dataset.skipped_samples
     assert 'masks must be made at full resolution' in wrong_size
     assert 'no FH mask' in missing and 'generate_fh_masks.py' in missing
+
+
+# One budget per job: BadSampleBudgetHook adds up the skips of every worker of
+# every rank and keeps the total through resume. The counts are checked
+# against the workers' own warnings, one per skip, in the run's log files.
+def _budget_cfg(data_root: str, work_dir: str, max_skipped: int, epochs: int = 1,
+                num_workers: int = 2) -> Config:
+    """MaskCo on ``data_root`` for whole epochs (every batch a worker loads is
+    trained, so every skip reaches the hook), a checkpoint per epoch."""
+    cfg = _deterministic_cfg(MASKCO_SYNTHETIC, data_root, work_dir, num_workers)
+    cfg.train_dataloader.dataset.max_skipped_samples = max_skipped
+    cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True)
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, by_epoch=True)
+    return cfg
+
+
+def _skip_warnings(work_dir: str) -> int:
+    """Skips the data-loading processes reported in ``work_dir``'s log files."""
+    logs = glob.glob(osp.join(work_dir, '*', '*.log'))
+    assert logs, f'no log under {work_dir}'
+    return sum(open(log).read().count('skipping bad sample ') for log in logs)
+
+
+@pytest.mark.slow
+def test_the_skip_budget_is_one_for_all_workers_and_survives_resume(bad_data_root, tmp_path):
+    from mmssl_ext.datasets import BadSampleBudgetExceeded
+    from mmssl_ext.engine.hooks.bad_sample_budget import SKIPPED_COUNT_KEY
+    skipping = {name for name, outcome in BAD_IMAGE_CASES.items() if outcome == 'skip'}
+
+    first = Runner.from_cfg(_budget_cfg(bad_data_root, str(tmp_path / 'first'), 100))
+    first.train()
+    counted = first.message_hub.get_info(SKIPPED_COUNT_KEY)
+    assert counted == _skip_warnings(str(tmp_path / 'first'))
+    assert counted >= len(skipping)  # each bad file once per epoch, and whatever retries hit
+    recent = first.message_hub.get_info('skipped_samples_recent')
+    assert {osp.basename(entry.split(' (')[0]) for entry in recent} <= skipping
+
+    # Resumed for a second epoch: the total goes on from the checkpoint's.
+    cfg = _budget_cfg(bad_data_root, str(tmp_path / 'second'), 100, epochs=2)
+    cfg.resume, cfg.load_from = True, osp.join(str(tmp_path / 'first'), 'epoch_1.pth')
+    second = Runner.from_cfg(cfg)
+    second.train()
+    later = _skip_warnings(str(tmp_path / 'second'))
+    assert later >= len(skipping)
+    assert second.message_hub.get_info(SKIPPED_COUNT_KEY) == counted + later
+
+    # One below what the two workers skipped together (each alone skipped less):
+    # the job stops before training on the batch that passes the budget.
+    cfg = _budget_cfg(bad_data_root, str(tmp_path / 'over'), counted - 1)
+    with pytest.raises(BadSampleBudgetExceeded) as err:
+        Runner.from_cfg(cfg).train()
+    message = str(err.value)
+    assert (f'{counted} samples failed in this job (all ranks and dataloader workers, '
+            f'resumes included), more than max_skipped_samples={counted - 1}') in message
+    assert 'train_dataloader.dataset.max_skipped_samples' in message
+    assert not glob.glob(osp.join(str(tmp_path / 'over'), 'epoch_*.pth'))
+
+
+@pytest.mark.slow
+def test_the_skip_budget_adds_up_the_ranks(bad_data_root, tmp_path, subprocess_env):
+    """2 gloo processes with 2 dataloader workers each: every rank holds the
+    job's total, the sum of the four data-loading processes' skips."""
+    import random
+    work_dir = str(tmp_path / 'dist')
+    cfg = _budget_cfg(bad_data_root, work_dir, 100)
+    cfg.log_level = 'DEBUG'  # a log file per rank, so rank 1's workers' warnings are kept
+    cfg.dump(str(tmp_path / 'budget.py'))
+    proc = subprocess.run(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), str(tmp_path / 'budget.py'),
+         '2', '--work-dir', work_dir],
+        cwd=REPO_ROOT, env=dict(subprocess_env, PORT=str(random.randint(20000, 30000))),
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    warned = _skip_warnings(work_dir)
+    assert warned >= len([o for o in BAD_IMAGE_CASES.values() if o == 'skip'])
+    rank0_log = [log for log in glob.glob(osp.join(work_dir, '*', '*.log'))
+                 if 'rank' not in osp.basename(log) or 'rank0' in osp.basename(log)]
+    totals = [int(line.split(' samples skipped in this job')[0].split()[-1])
+              for log in rank0_log for line in open(log)
+              if ' samples skipped in this job so far' in line]
+    assert totals and totals[-1] == warned, (totals, warned)
 
 
 def test_coco_files_without_annotations(bad_data_root, tmp_path):

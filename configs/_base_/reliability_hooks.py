@@ -2,7 +2,9 @@
 # randomness that a resumed run reproduces, checkpoints that must fit the model,
 # steps with non-finite gradients skipped (at most 10) before the run stops with
 # a checkpoint for inspection; the model's own gradient policy, for models that
-# have one (DINO's per-parameter clipping and last-layer freeze). Inherited
+# have one (DINO's per-parameter clipping and last-layer freeze); one budget of
+# skipped bad samples (the dataset's max_skipped_samples) for all the job's
+# processes, carried through resume. Inherited
 # through default_runtime.py, or listed
 # beside an mmpretrain recipe as a second base (it defines nothing else).
 custom_hooks = [
@@ -10,4 +12,5 @@ custom_hooks = [
     dict(type='CheckpointMatchHook'),
     dict(type='NonFiniteGuardHook', max_skipped=10),
     dict(type='ModelGradientHook'),
+    dict(type='BadSampleBudgetHook'),
 ]

@@ -1,8 +1,8 @@
 """Engine parts of mmssl_ext (hooks)."""
-from .hooks import (ChannelsLastHook, CheckpointMatchHook, CompileModulesHook,
+from .hooks import (BadSampleBudgetHook, ChannelsLastHook, CheckpointMatchHook, CompileModulesHook,
                     IterationSeedHook, KNNMonitorHook, NonFiniteGuardHook)
 
 __all__ = [
-    'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook', 'IterationSeedHook',
-    'KNNMonitorHook', 'NonFiniteGuardHook'
+    'BadSampleBudgetHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook',
+    'IterationSeedHook', 'KNNMonitorHook', 'NonFiniteGuardHook'
 ]

@@ -1,3 +1,4 @@
+from .bad_sample_budget import BadSampleBudgetHook
 from .channels_last import ChannelsLastHook
 from .checkpoint_match import CheckpointMatchHook
 from .compile_modules import CompileModulesHook
@@ -7,6 +8,6 @@ from .model_gradient import ModelGradientHook
 from .non_finite_guard import NonFiniteGuardHook
 
 __all__ = [
-    'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook', 'IterationSeedHook',
-    'KNNMonitorHook', 'ModelGradientHook', 'NonFiniteGuardHook'
+    'BadSampleBudgetHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook',
+    'IterationSeedHook', 'KNNMonitorHook', 'ModelGradientHook', 'NonFiniteGuardHook'
 ]
