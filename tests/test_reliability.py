@@ -1035,3 +1035,66 @@ def test_amp_overflow_is_left_to_the_loss_scaler():
     guard.after_train_iter(runner, 1, outputs={'loss': loss.detach()})
     assert len(seen) == 1 and max(seen[0]) == pytest.approx(1.0)  # unscaled
     assert guard.skipped == 0 and not torch.equal(model.weight, weight)
+
+
+# --------------------------------------------------------------------------
+# FlexibleRunner (FSDP/DeepSpeed) checkpoints
+# --------------------------------------------------------------------------
+class _ShardedStrategy:
+    """What FSDP's local state dict does: a folder of one file per rank."""
+
+    def __init__(self, fail_after: int = -1) -> None:
+        self.fail_after = fail_after
+
+    def save_checkpoint(self, filename: str, **kwargs) -> None:
+        os.makedirs(filename, exist_ok=True)
+        for rank in range(2):
+            if rank == self.fail_after:
+                raise KeyboardInterrupt('killed while saving')
+            torch.save({'rank': rank, **kwargs}, osp.join(filename, f'rank{rank}.pth'))
+
+
+def test_a_sharded_checkpoint_appears_whole_or_not_at_all(tmp_path):
+    from mmssl_ext.utils.checkpoint_io import make_strategy_checkpoints_atomic
+    final = str(tmp_path / 'iter_2.pth')
+    strategy = _ShardedStrategy()
+    make_strategy_checkpoints_atomic(strategy)
+    strategy.save_checkpoint(filename=final, step=1)
+    assert sorted(os.listdir(final)) == ['rank0.pth', 'rank1.pth']
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth']  # nothing left beside it
+    # A save of the same name killed after one shard: the old folder stays whole.
+    strategy.fail_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        strategy.save_checkpoint(filename=final, step=2)
+    assert [torch.load(osp.join(final, f'rank{r}.pth'))['step'] for r in (0, 1)] == [1, 1]
+    # The next save clears what the killed one left, and replaces the folder.
+    strategy.fail_after = -1
+    strategy.save_checkpoint(filename=final, step=3)
+    assert [torch.load(osp.join(final, f'rank{r}.pth'))['step'] for r in (0, 1)] == [3, 3]
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth']
+
+
+def test_flexible_runner_saves_through_the_atomic_path(tmp_path, small_run_options):
+    """FlexibleRunner ignores the checkpoint hook's file backend; with
+    atomic_local asked for, AtomicStrategyCheckpointHook wraps its strategy."""
+    cfg = _small_cfg(tmp_path / 'flex', small_run_options, 'train_cfg.max_iters=2')
+    cfg.runner_type = 'FlexibleRunner'
+    cfg.strategy = dict(type='SingleDeviceStrategy')
+    from mmengine.registry import RUNNERS
+    runner = RUNNERS.build(cfg)
+    saved = []
+    runner.strategy.save_checkpoint = (
+        lambda filename, _save=runner.strategy.save_checkpoint, **kw:
+        (saved.append(filename), _save(filename=filename, **kw)))
+    runner.train()
+    assert runner.strategy._atomic_checkpoints
+    assert saved == [str(tmp_path / 'flex' / '.iter_2.pth.tmp')]
+    assert osp.isfile(tmp_path / 'flex' / 'iter_2.pth')
+    assert not glob.glob(str(tmp_path / 'flex' / '.*tmp*'))
+    # Without atomic_local the strategy is left as mmengine made it.
+    cfg = _small_cfg(tmp_path / 'plain', small_run_options, 'train_cfg.max_iters=2')
+    cfg.runner_type, cfg.strategy = 'FlexibleRunner', dict(type='SingleDeviceStrategy')
+    cfg.default_hooks.checkpoint.backend_args = None
+    runner = RUNNERS.build(cfg)
+    runner.train()
+    assert not getattr(runner.strategy, '_atomic_checkpoints', False)

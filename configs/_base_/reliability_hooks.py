@@ -4,7 +4,8 @@
 # a checkpoint for inspection; the model's own gradient policy, for models that
 # have one (DINO's per-parameter clipping and last-layer freeze); one budget of
 # skipped bad samples (the dataset's max_skipped_samples) for all the job's
-# processes, carried through resume. Inherited
+# processes, carried through resume; atomic checkpoints under FlexibleRunner
+# (FSDP/DeepSpeed) too. Inherited
 # through default_runtime.py, or listed
 # beside an mmpretrain recipe as a second base (it defines nothing else).
 custom_hooks = [
@@ -13,4 +14,5 @@ custom_hooks = [
     dict(type='NonFiniteGuardHook', max_skipped=10),
     dict(type='ModelGradientHook'),
     dict(type='BadSampleBudgetHook'),
+    dict(type='AtomicStrategyCheckpointHook'),
 ]

@@ -1,8 +1,10 @@
 """Engine parts of mmssl_ext (hooks)."""
-from .hooks import (BadSampleBudgetHook, ChannelsLastHook, CheckpointMatchHook, CompileModulesHook,
-                    IterationSeedHook, KNNMonitorHook, NonFiniteGuardHook)
+from .hooks import (AtomicStrategyCheckpointHook, BadSampleBudgetHook, ChannelsLastHook,
+                    CheckpointMatchHook, CompileModulesHook, IterationSeedHook, KNNMonitorHook,
+                    NonFiniteGuardHook)
 
 __all__ = [
-    'BadSampleBudgetHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook',
-    'IterationSeedHook', 'KNNMonitorHook', 'NonFiniteGuardHook'
+    'AtomicStrategyCheckpointHook', 'BadSampleBudgetHook', 'ChannelsLastHook',
+    'CheckpointMatchHook', 'CompileModulesHook', 'IterationSeedHook', 'KNNMonitorHook',
+    'NonFiniteGuardHook'
 ]

@@ -52,6 +52,12 @@ class CorruptCheckpointError(RuntimeError):
 _GLOBAL_IN_TORCH_MESSAGE = re.compile(r'GLOBAL ([\w.]+)')
 
 
+# Bytes that are no pickle at all (a corrupt or foreign file), as opposed to a
+# pickle that names code: torch's unpickler stops on an unknown opcode.
+_NOT_A_PICKLE = re.compile(r'Unsupported operand|invalid load key|pickle data was truncated|'
+                           r'could not find MARK|unpickling stack underflow')
+
+
 def _refused_object(message: str) -> str:
     match = _GLOBAL_IN_TORCH_MESSAGE.search(message)
     if match is None:
@@ -76,7 +82,9 @@ def load_checkpoint_file(filename: str, map_location=None) -> Union[dict, object
     import mmssl_ext.compat  # noqa: F401  (the allow-list of mmengine's own objects)
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename!r} not found')
+        raise FileNotFoundError(
+            f'checkpoint {filename!r} not found: check the path (a work dir\'s iter_N.pth or '
+            'epoch_N.pth, or a backbone from tools/model_converters/extract_backbone.py)')
     if osp.getsize(filename) == 0:
         raise CorruptCheckpointError(
             f'checkpoint {filename!r} is empty (0 bytes): a save that was interrupted. '
@@ -85,6 +93,12 @@ def load_checkpoint_file(filename: str, map_location=None) -> Union[dict, object
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if _NOT_A_PICKLE.search(str(err)):
+            raise CorruptCheckpointError(
+                f'checkpoint {filename!r} is not a torch checkpoint (its bytes are no pickle '
+                'torch can read): a corrupt copy or another kind of file. Copy it again, or '
+                'resume from an earlier checkpoint of the work dir (`--resume` without a '
+                'value picks the newest readable one).') from None
         refused = _refused_object(str(err))
         raise CheckpointRefusedError(
             f'refusing to load checkpoint {filename!r}: its pickle references {refused}, '
@@ -160,6 +174,81 @@ class AtomicLocalBackend(LocalBackend):
 
     def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
         write_atomically(obj.encode(encoding), str(filepath))
+
+
+def _fsync_tree(path: str) -> None:
+    """fsync every file under ``path`` (a file or a folder), then the folders."""
+    if osp.isfile(path):
+        with open(path, 'rb') as f:
+            os.fsync(f.fileno())
+        return
+    for root, _, files in os.walk(path):
+        for name in files:
+            with open(osp.join(root, name), 'rb') as f:
+                os.fsync(f.fileno())
+        _fsync_folder(root)
+
+
+def publish(tmp_path: str, final_path: str) -> None:
+    """Move a finished checkpoint, file or folder, from ``tmp_path`` to ``final_path``.
+
+    A file replaces the old one in one rename. A folder cannot be renamed over
+    a non-empty folder: the old one is first renamed aside (``.<name>.old``),
+    then removed, so that ``final_path`` names either the old complete
+    checkpoint or the new one, except between two renames of one process.
+    """
+    _fsync_tree(tmp_path)
+    folder = osp.dirname(final_path)
+    if osp.isdir(tmp_path) and osp.exists(final_path):
+        aside = osp.join(folder, f'.{osp.basename(final_path)}.old')
+        _remove(aside)
+        os.replace(final_path, aside)
+        os.replace(tmp_path, final_path)
+        _remove(aside)
+    else:
+        os.replace(tmp_path, final_path)
+    _fsync_folder(folder)
+
+
+def _remove(path: str) -> None:
+    import shutil
+    if osp.isdir(path) and not osp.islink(path):
+        shutil.rmtree(path)
+    elif osp.lexists(path):
+        os.remove(path)
+
+
+def make_strategy_checkpoints_atomic(strategy) -> None:
+    """Make a FlexibleRunner strategy's checkpoints appear whole or not at all.
+
+    mmengine's ``FlexibleRunner`` saves through ``strategy.save_checkpoint``
+    and ignores the checkpoint hook's file backend: FSDP with a local
+    (sharded) state dict writes a folder of ``rank{i}.pth`` files, DeepSpeed
+    a folder of its own, the others one file, all in place. Wrapped here:
+    every rank writes into ``.<name>.tmp`` beside the final name, a barrier
+    waits for all shards, and rank 0 publishes it (:func:`publish`). Assumes
+    the work dir is on a file system all ranks share, as mmengine's resume
+    of a sharded checkpoint does.
+    """
+    from mmengine.dist import barrier, is_main_process
+    if getattr(strategy, '_atomic_checkpoints', False):
+        return
+    save = strategy.save_checkpoint
+
+    def save_checkpoint(filename: str, **kwargs) -> None:
+        final_path = osp.abspath(filename)
+        tmp_path = osp.join(osp.dirname(final_path), f'.{osp.basename(final_path)}.tmp')
+        if is_main_process():
+            _remove(tmp_path)  # what a save killed part-way left
+        barrier()
+        save(filename=tmp_path, **kwargs)
+        barrier()  # every shard written
+        if is_main_process():
+            publish(tmp_path, final_path)
+        barrier()  # no rank reads the checkpoint before it is there
+
+    strategy.save_checkpoint = save_checkpoint
+    strategy._atomic_checkpoints = True
 
 
 def is_readable_checkpoint(path: str) -> bool:

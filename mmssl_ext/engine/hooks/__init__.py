@@ -1,3 +1,4 @@
+from .atomic_checkpoints import AtomicStrategyCheckpointHook
 from .bad_sample_budget import BadSampleBudgetHook
 from .channels_last import ChannelsLastHook
 from .checkpoint_match import CheckpointMatchHook
@@ -8,6 +9,7 @@ from .model_gradient import ModelGradientHook
 from .non_finite_guard import NonFiniteGuardHook
 
 __all__ = [
-    'BadSampleBudgetHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CompileModulesHook',
-    'IterationSeedHook', 'KNNMonitorHook', 'ModelGradientHook', 'NonFiniteGuardHook'
+    'AtomicStrategyCheckpointHook', 'BadSampleBudgetHook', 'ChannelsLastHook',
+    'CheckpointMatchHook', 'CompileModulesHook', 'IterationSeedHook', 'KNNMonitorHook',
+    'ModelGradientHook', 'NonFiniteGuardHook'
 ]
