@@ -88,7 +88,6 @@ def allow_mmengine_checkpoints() -> None:
     MMENGINE_CHECKPOINT_SAFE_GLOBALS.extend(entries)
 
 
-
 def adjust_hue(img: np.ndarray, hue_factor: float, backend=None) -> np.ndarray:
     """``mmcv.adjust_hue`` with the hue rotation made valid under numpy 2.
 

@@ -7,13 +7,10 @@
 The checkpoint is loaded with ``weights_only=True`` (see mmssl_ext.compat).
 """
 import argparse
-import os.path as osp
-
-from mmengine.config import Config
 
 import mmssl_ext  # noqa: F401  (applies mmssl_ext.compat before the checkpoint load)
-from mmssl_ext.utils.cli import (add_launch_args, build_runner, merge_train_args,
-                                 parse_launch_args)
+from mmssl_ext.utils.cli import add_launch_args, build_runner, merge_train_args, parse_launch_args
+from mmssl_ext.utils.tool_errors import load_config, require_file, run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,14 +25,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            raise SystemExit(f'{what} file {path!r} not found')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if cfg.get('test_dataloader') is None:
         raise SystemExit(f'{args.config} has no test_dataloader/test_evaluator: a pretraining '
                          'config has nothing to test; use an evaluation config '
                          '(e.g. a linear probe or kNN config) with this checkpoint')
+    require_file(args.checkpoint, 'checkpoint', "give a checkpoint file (a work dir's "
+                 'iter_N.pth, or a backbone from tools/model_converters/extract_backbone.py)')
     cfg = merge_train_args(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
@@ -48,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -5,14 +5,11 @@
     bash tools/dist_train.sh CONFIG NUM_PROCS [args]
 """
 import argparse
-import os.path as osp
-
-from mmengine.config import Config
 
 import mmssl_ext  # noqa: F401  (applies mmssl_ext.compat before any checkpoint load)
-from mmssl_ext.utils.cli import (add_launch_args, build_runner, merge_train_args,
-                                 parse_launch_args)
+from mmssl_ext.utils.cli import add_launch_args, build_runner, merge_train_args, parse_launch_args
 from mmssl_ext.utils.config_check import ConfigError, check_config
+from mmssl_ext.utils.tool_errors import load_config, run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,10 +34,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file {args.config!r} not found (run from the repo root, '
-                         'or use `mim train mmssl_ext CONFIG_NAME` to find it by name)')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, needs=('model', 'train_dataloader'), fix=(
+        'give the path of a training config (run from the repo root, or use '
+        '`mim train mmssl_ext CONFIG_NAME` to find it by name)'))
     cfg = merge_train_args(cfg, args)
     try:
         check_config(cfg)  # unknown keys, impossible combinations: before any building
@@ -50,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

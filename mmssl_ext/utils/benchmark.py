@@ -25,10 +25,9 @@ def load_config(path: str) -> Config:
     if '::' in path:
         from mmengine.hub import get_config
         return get_config(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'no config file {path!r} (a path, or package::path of an '
-                                'installed OpenMMLab package)')
-    return Config.fromfile(path)
+    from .tool_errors import load_config as load_config_file
+    return load_config_file(path, fix='give a config path, or package::path of an installed '
+                            'OpenMMLab package (mmpretrain::mocov2/...)')
 
 
 def cpu_norms(cfg, in_mlp: bool = False) -> None:
@@ -211,5 +210,3 @@ def spread(values: Sequence[float]) -> Dict[str, float]:
         q1 = q3 = values[0]
     return dict(median=statistics.median(values), q1=q1, q3=q3, min=values[0], max=values[-1],
                 n=len(values))
-
-

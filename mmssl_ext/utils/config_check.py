@@ -169,4 +169,3 @@ def check_config(cfg: Config, world_size: Optional[int] = None) -> None:
         raise ConfigError(f'{len(errors)} config error(s):\n  {listed}\n(set or fix these '
                           'keys in the config, or on the command line with --cfg-options '
                           'key=value)')
-

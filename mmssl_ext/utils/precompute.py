@@ -22,8 +22,12 @@ def list_images(img_dir: str, ann_file: Optional[str] = None,
     file's images, the first field of each line of a list file (relative to
     ``img_dir``), or every image below ``img_dir``."""
     if ann_file:
-        with open(ann_file) as f:
-            names = [img['file_name'] for img in json.load(f)['images']]
+        from .tool_errors import InputError, read_json
+        coco = read_json(ann_file, 'COCO annotation file')
+        if not isinstance(coco, dict) or 'images' not in coco:
+            raise InputError(ann_file, "has no 'images' list: not a COCO annotation file",
+                             'give a COCO instances json (e.g. instances_train2017.json)')
+        names = [img['file_name'] for img in coco['images']]
     elif list_file:
         names = []
         for line in list_from_file(list_file):

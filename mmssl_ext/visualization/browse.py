@@ -10,6 +10,8 @@ from mmengine.config import Config
 from mmengine.dataset import BaseDataset, Compose
 from mmengine.registry import init_default_scope
 
+from mmssl_ext.utils.tool_errors import InputError, load_config
+
 
 def add_browse_args(parser: argparse.ArgumentParser, method: str, output: str,
                     panel_size: int) -> None:
@@ -30,7 +32,7 @@ def load_browse_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """The config with ``--cfg-options`` merged, our modules registered."""
     from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(path)
+    cfg = load_config(path, needs=('train_dataloader',))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -49,8 +51,9 @@ def dataset_and_views(cfg: Config, step_type: str,
     pipeline = list(dataset_cfg.pipeline)
     steps = [i for i, step in enumerate(pipeline) if step.get('type') == step_type]
     if not steps:
-        raise ValueError(f'the config\'s train pipeline has no {step_type} step; '
-                         f'{tool} draws configs that use it only')
+        raise InputError(cfg.filename or 'the config', f'its train pipeline has no {step_type} '
+                         f'step', f'{tool} draws configs that use it only: give one of those '
+                         f'(configs/*/ with {step_type} in train_dataloader.dataset.pipeline)')
     dataset_cfg.pipeline = []
     return DATASETS.build(dataset_cfg), Compose(pipeline[:steps[0] + 1])
 

@@ -45,6 +45,7 @@ from mmengine.registry import init_default_scope
 from mmssl_ext.utils import register_all_modules
 from mmssl_ext.utils.benchmark import (build_for_training, count_saved_activations, cpu_norms,
                                        one_batch)
+from mmssl_ext.utils.tool_errors import load_config, run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -151,7 +152,7 @@ def main() -> None:
     if not osp.isfile(osp.join(args.data_root, 'annotations', 'instances_train.json')):
         raise SystemExit(f'no synthetic scenes in {args.data_root}: run '
                          'python tools/misc/make_synthetic_scenes.py first (or make demo)')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if cfg.model.get('type') != 'CCMIM':
         raise SystemExit(f'{args.config} is not a ccMIM config (model type '
                          f'{cfg.model.get("type")!r})')
@@ -207,4 +208,4 @@ def _patcher(patch):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

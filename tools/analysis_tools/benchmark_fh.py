@@ -22,6 +22,7 @@ import cv2
 import mmcv
 
 from mmssl_ext.structures import felzenszwalb_ids
+from mmssl_ext.utils.tool_errors import read_image, run_tool
 
 
 def parse_size(text: str) -> Optional[Tuple[int, int]]:
@@ -54,7 +55,7 @@ def main() -> None:
     if not paths:
         raise SystemExit(f'no images in {args.img_dir}: run make demo (or point --img-dir '
                          'at COCO train2017)')
-    images = [mmcv.imread(p) for p in paths]
+    images = [read_image(p) for p in paths]
     print(f'FH (scale {args.scale:g}, min_size {args.min_size}) on {len(images)} images of '
           f'{args.img_dir}, 1 process')
     print(f'{"size":>10}{"Mpixel":>8}{"images/s":>10}{"ms/image":>10}{"segments":>10}')
@@ -75,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -32,6 +32,7 @@ from mmengine.registry import init_default_scope
 
 from mmssl_ext.utils import register_all_modules
 from mmssl_ext.utils.benchmark import load_config, spread, use_synthetic_scenes
+from mmssl_ext.utils.tool_errors import run_tool
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -181,4 +182,4 @@ def report(rows: List[dict], args: argparse.Namespace) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -24,8 +24,8 @@ from mmengine.registry import init_default_scope
 
 from mmssl_ext.engine.hooks import IterationSeedHook, NonFiniteGuardHook
 from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import (build_for_training, cpu_norms, load_config, one_batch,
-                                       spread)
+from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, load_config, one_batch, spread
+from mmssl_ext.utils.tool_errors import run_tool
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -101,4 +101,4 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

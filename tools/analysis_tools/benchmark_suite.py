@@ -25,6 +25,8 @@ import subprocess
 import sys
 from typing import List
 
+from mmssl_ext.utils.tool_errors import InputError, run_tool
+
 TOOL = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_train.py')
 MOCO = 'configs/mocov2/mocov2_r18_1xb32-600i_synthetic.py'
 MASKCO = 'configs/maskco/maskco_r18_1xb32-600i_synthetic.py'
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace, name: str, tool_args: List[str]) -> dict:
         print(f'$ {shown}', flush=True)
         proc = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
         if proc.returncode != 0:
-            errors = [line for line in proc.stderr.splitlines() if 'Error' in line]
+            errors = [line for line in proc.stderr.splitlines()
+                      if 'Error' in line or line.startswith('benchmark_train.py: ')]
             print(proc.stderr[-3000:])
             print(f'{name} FAILED: {errors[-1] if errors else "see above"}', flush=True)
             return dict(failed=errors[-1] if errors else 'failed', shown_command=shown)
@@ -118,8 +121,12 @@ HEADER = ('| config | view | batch | step ms (q1-q3) | data ms | img/s | x ref |
           'act MiB | peak MiB | rise MiB |\n|---|---|---|---|---|---|---|---|---|---|---|')
 
 
+FAILED_ROWS: List[dict] = []
+
+
 def table(title: str, results: List[dict]) -> None:
     failed = [r for r in results if 'failed' in r]
+    FAILED_ROWS.extend(failed)
     results = [r for r in results if 'failed' not in r]
     if not results:
         print(f'\n### {title}\n\nevery row failed')
@@ -163,6 +170,12 @@ def scaling_table(knob: str, key: str, config: str, values: list, results: List[
 
 def main() -> None:
     args = parse_args()
+    if 'pairs' in args.groups and not args.report_only and not osp.isfile(
+            osp.join(args.data_root, 'annotations', 'instances_train.json')):
+        # The pairs train on the scenes; the other groups make their batches in memory.
+        raise InputError(args.data_root, 'holds no synthetic scenes (annotations/'
+                         'instances_train.json)', 'run python tools/misc/make_synthetic_scenes.py '
+                         f'{args.data_root} (or make demo), or point --data-root at them')
     os.makedirs(args.out, exist_ok=True)
     common = ['--iters', str(args.iters), '--warmup', str(args.warmup)]
     if 'pairs' in args.groups:
@@ -187,7 +200,13 @@ def main() -> None:
         table('Methods against their baselines, ResNet-50 / ViT-B, 224 px', [
             run(args, f'full_{osp.basename(m)[:-3]}', [m, '--baseline', b, *full])
             for m, b in FULL_PAIRS])
+    if FAILED_ROWS:
+        first = FAILED_ROWS[0]
+        reason = first['failed'].strip().splitlines()[-1][:300] if first['failed'].strip() \
+            else 'failed'
+        raise SystemExit(f'benchmark_suite.py: {len(FAILED_ROWS)} row(s) failed (listed above); '
+                         f'the first, `{first["shown_command"]}`: {reason}')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -48,10 +48,10 @@ from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
 from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import (RSSSampler, build_for_training,
-                                       count_saved_activations, cpu_norms, encoder_macs,
-                                       load_config, one_batch, spread, use_synthetic_scenes,
-                                       view_size)
+from mmssl_ext.utils.benchmark import (RSSSampler, build_for_training, count_saved_activations,
+                                       cpu_norms, encoder_macs, load_config, one_batch, spread,
+                                       use_synthetic_scenes, view_size)
+from mmssl_ext.utils.tool_errors import run_tool
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -388,4 +388,4 @@ def report(rows: List[dict], args: argparse.Namespace) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

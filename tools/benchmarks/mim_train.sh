@@ -19,7 +19,8 @@ if [ $# -lt 4 ]; then
 fi
 PACKAGE=$1; CFG=$2; PRETRAIN=$3; GPUS=$4; shift 4
 if [ ! -f "$PRETRAIN" ]; then
-    echo "mim_train.sh: no checkpoint at $PRETRAIN" >&2
+    echo "mim_train.sh: $PRETRAIN: no such checkpoint. Fix: give the pretraining checkpoint" \
+         "(a work dir's iter_N.pth, or a backbone from tools/model_converters/extract_backbone.py)" >&2
     exit 2
 fi
 NAME=$(basename "$CFG" .py)

@@ -13,12 +13,14 @@ separate trees. The category names become VOC class names:
 give mmdet the same tuple (``metainfo=dict(classes=...)``), in category order.
 """
 import argparse
-import json
 import os
 import os.path as osp
 from xml.etree import ElementTree as ET
 
 from PIL import Image
+
+from mmssl_ext.utils.tool_errors import (IMAGE_FIX, InputError, read_json, require_dir,
+                                         require_file, run_tool)
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,10 +50,26 @@ def _xml(image: dict, objects: list, names: dict) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
+def _read_rgb(path: str) -> Image.Image:
+    require_file(path, 'image', f'{IMAGE_FIX}; no split file is written until every image reads')
+    try:
+        with Image.open(path) as image:
+            return image.convert('RGB')
+    except (OSError, Image.DecompressionBombError) as err:  # UnidentifiedImageError, truncation
+        raise InputError(path, f'cannot be read as an image ({type(err).__name__}: {err})',
+                         f'{IMAGE_FIX}; no split file is written until every image reads') \
+            from None
+
+
 def convert(ann_file: str, img_dir: str, out_dir: str, split: str = 'trainval') -> int:
     """Convert; returns the number of images written."""
-    with open(ann_file) as f:
-        coco = json.load(f)
+    coco = read_json(ann_file, 'COCO annotation file')
+    missing = [key for key in ('images', 'annotations', 'categories') if key not in coco] \
+        if isinstance(coco, dict) else ['images']
+    if missing:
+        raise InputError(ann_file, f'has no {missing[0]!r}: not a COCO instances file',
+                         'give a COCO instances json (images, annotations, categories)')
+    require_dir(img_dir, 'image folder', 'give the folder the file_name entries are relative to')
     names = {c['id']: c['name'] for c in coco['categories']}
     by_image = {}
     for ann in coco['annotations']:
@@ -62,7 +80,7 @@ def convert(ann_file: str, img_dir: str, out_dir: str, split: str = 'trainval') 
     ids = []
     for image in coco['images']:
         stem = f'{image["id"]:06d}'
-        Image.open(osp.join(img_dir, image['file_name'])).convert('RGB').save(
+        _read_rgb(osp.join(img_dir, image['file_name'])).save(
             osp.join(out_dir, 'JPEGImages', stem + '.jpg'), quality=95)
         _xml(image, by_image.get(image['id'], []), names).write(
             osp.join(out_dir, 'Annotations', stem + '.xml'))
@@ -79,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -14,6 +14,7 @@ import sys
 
 from mmssl_ext.utils.recipe import (MISSING, check_record, find_recipes, record_name,
                                     render_markdown, splice_markdown)
+from mmssl_ext.utils.tool_errors import run_tool
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -46,4 +47,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -32,6 +32,7 @@ from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate, is_genera
 from mmssl_ext.evaluation import (extract_features, knn_accuracy, linear_probe_accuracy,
                                   load_object_crops, reestimate_bn_statistics)
 from mmssl_ext.registry import MODELS
+from mmssl_ext.utils.tool_errors import load_config, run_tool
 
 CONFIG_DIR = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'configs')
 # The baseline first: every other run is compared with it at the same budget.
@@ -209,7 +210,7 @@ def main() -> None:
         generate(args.data_root, scenes)
 
     init_default_scope('mmssl_ext')
-    cfgs = [Config.fromfile(c) for c in args.configs]
+    cfgs = [load_config(c, needs=('model', 'train_dataloader')) for c in args.configs]
     backbones = {json.dumps(c.model.backbone.to_dict(), sort_keys=True) for c in cfgs}
     if len(backbones) != 1:
         raise SystemExit('--configs must share one backbone, to be probed side by side')
@@ -225,4 +226,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -11,9 +11,11 @@ when ``OUT_DIR`` already holds a dataset made with the same flags.
 """
 import argparse
 import dataclasses
+import os.path as osp
 import time
 
 from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate, is_generated
+from mmssl_ext.utils.tool_errors import InputError, run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,6 +30,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
+        raise InputError(args.out_dir, 'is a file, not a folder',
+                         'give a folder to write the scenes to (made if missing)')
     cfg = SceneConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SceneConfig)})
     if not args.force and is_generated(args.out_dir, cfg):
         print(f'[make_synthetic_scenes] {args.out_dir} is up to date; nothing to do')
@@ -39,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -32,6 +32,8 @@ import sys
 
 import torch
 
+from mmssl_ext.utils.tool_errors import InputError, load_config, run_tool
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -83,14 +85,14 @@ def check_against_config(backbone: dict, config: str, prefix: str = 'backbone.',
                          allow_partial: bool = False, source: str = 'the checkpoint'):
     """Raise ``CheckpointMismatchError`` when ``backbone`` (from :func:`extract`)
     does not fit ``config``'s ``model.backbone``; returns the fit report."""
-    from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.utils import import_modules_from_strings
 
     from mmssl_ext.models.utils import load_with_report
-    cfg = Config.fromfile(config)
-    if 'model' not in cfg or 'backbone' not in cfg.model:
-        raise ValueError(f'{config} has no model.backbone to check the backbone against')
+    cfg = load_config(config, fix=DOWNSTREAM_FIX)
+    if 'backbone' not in cfg.model:
+        raise InputError(config, 'has no model.backbone to check the backbone against',
+                         'give the downstream config the backbone is for')
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
@@ -124,10 +126,15 @@ def to_detectron2(backbone: dict, prefix: str = 'backbone.') -> dict:
     return dict(model=converted, __author__='mmssl_ext', matching_heuristics=True)
 
 
+DOWNSTREAM_FIX = 'give the downstream config the backbone is for (one with a model.backbone)'
+
+
 def main() -> None:
     args = parse_args()
     sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
     from mmssl_ext.utils.checkpoint_io import load_checkpoint_file
+    if args.config:  # a broken --config is reported before a large checkpoint is read
+        load_config(args.config, fix=DOWNSTREAM_FIX)
     try:
         # weights_only: a checkpoint that would run code is refused, not executed.
         checkpoint = load_checkpoint_file(args.checkpoint, map_location='cpu')
@@ -162,4 +169,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

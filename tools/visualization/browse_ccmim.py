@@ -25,9 +25,10 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.visualization import Visualizer
 
+from mmssl_ext.utils.tool_errors import run_tool
 from mmssl_ext.visualization import draw_panel, overlay, tile
-from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views,
-                                            load_browse_config, write_png)
+from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views, load_browse_config,
+                                            write_png)
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,6 +42,7 @@ def build_model(cfg: Config, checkpoint: Optional[str]) -> torch.nn.Module:
     from mmengine.runner import load_checkpoint
 
     from mmssl_ext.registry import MODELS
+
     # as the Runner does: the config's top-level preprocessor is the model's
     model_cfg = dict(cfg.model)
     model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
@@ -140,4 +142,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -19,9 +19,10 @@ from mmengine.config import Config
 from mmengine.visualization import Visualizer
 
 from mmssl_ext.structures import majority_ids
+from mmssl_ext.utils.tool_errors import run_tool
 from mmssl_ext.visualization import colourise_ids, draw_panel, overlay, tile
-from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views,
-                                            load_browse_config, write_png)
+from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views, load_browse_config,
+                                            write_png)
 
 VIEW_COLOURS = ((0, 255, 255), (255, 165, 0))
 
@@ -90,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

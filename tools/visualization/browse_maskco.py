@@ -17,9 +17,10 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.visualization import Visualizer
 
+from mmssl_ext.utils.tool_errors import run_tool
 from mmssl_ext.visualization import draw_panel, tile
-from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views,
-                                            load_browse_config, write_png)
+from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views, load_browse_config,
+                                            write_png)
 
 QUERY_COLOUR, KEY_COLOUR = (0, 255, 255), (255, 165, 0)
 MASK_COLOUR, POSITIVE_COLOUR, NEGATIVE_COLOUR = (255, 255, 0), (0, 200, 0), (230, 30, 30)
@@ -75,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

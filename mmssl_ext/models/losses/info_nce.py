@@ -83,4 +83,3 @@ class CrossBatchInfoNCELoss(nn.Module):
             among_queries = among_queries.masked_fill(self_column, float('-inf'))
             logits = torch.cat([logits, among_queries], dim=1)
         return F.cross_entropy(logits, target) * (2 * self.temperature)
-

@@ -16,11 +16,13 @@ mmpretrain classification lists (``path label`` lines) under ``--data-root``.
         configs/maskco/maskco_r18_1xb32-600i_synthetic.py work_dirs/demo/.../iter_600.pth
 """
 import argparse
+import os.path as osp
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+
+from mmssl_ext.utils.tool_errors import load_config, require_file, run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,7 +62,11 @@ def main() -> None:
     from mmssl_ext.registry import MODELS
     from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
+    for listing in (args.train_list, args.val_list):
+        require_file(osp.join(args.data_root, listing), 'image list', 'point --data-root at a '
+                     'folder with train.txt and val.txt ("path label" lines), e.g. the '
+                     'synthetic scenes of `python tools/misc/make_synthetic_scenes.py`')
     init_default_scope(cfg.get('default_scope', 'mmssl_ext'))
     model_cfg = dict(cfg.model)
     model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
@@ -104,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)
