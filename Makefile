@@ -4,6 +4,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= data/synthetic_scenes
+# Test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: install demo test clean
@@ -15,7 +17,7 @@ demo: install
 	@$(PY) tools/misc/demo.py --data-root $(DATA)
 
 test: install
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf work_dirs .pytest_cache

@@ -1,11 +1,22 @@
 import os
 import os.path as osp
 import sys
+from itertools import count
 
 import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SMALL_CONFIG = osp.join(REPO_ROOT, 'configs', 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py')
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs a test process per core) each
+    process gets its share of the cores for torch's intra-op threads: two
+    processes each using every core would contend for them."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1:
+        import torch
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def config_with_options(config: str, options: list, work_dir=None):
@@ -21,6 +32,31 @@ def config_with_options(config: str, options: list, work_dir=None):
     if work_dir is not None:
         cfg.work_dir = str(work_dir)
     return cfg
+
+
+_RUNNER_SERIAL = count()  # of this test process: names never repeat in it
+
+
+@pytest.fixture(autouse=True)
+def _one_visualizer_per_runner(monkeypatch):
+    """A fresh experiment name for every Runner a test builds in this process.
+
+    mmengine names a Runner's logger and visualizer ``{config}_{timestamp}`` to
+    the second, and hands an existing instance of that name to a new Runner:
+    two Runners of one config built in the same second (the end of one test,
+    the start of the next) would share a visualizer, and the second would log
+    into the first's work dir.
+    """
+    from mmengine.runner import FlexibleRunner, Runner
+    for runner_class in (Runner, FlexibleRunner):
+        init = runner_class.__init__
+
+        def named_init(self, *args, _init=init, **kwargs):
+            if kwargs.get('experiment_name') is None:
+                kwargs['experiment_name'] = f'test{next(_RUNNER_SERIAL)}'
+            _init(self, *args, **kwargs)
+
+        monkeypatch.setattr(runner_class, '__init__', named_init)
 
 
 @pytest.fixture(scope='session')
