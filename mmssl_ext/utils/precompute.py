@@ -20,9 +20,15 @@ def list_images(img_dir: str, ann_file: Optional[str] = None,
                 list_file: Optional[str] = None) -> List[str]:
     """Absolute image paths, in a stable order: the ``file_name`` of a COCO
     file's images, the first field of each line of a list file (relative to
-    ``img_dir``), or every image below ``img_dir``."""
+    ``img_dir``), or every image below ``img_dir``.
+
+    Raises ``InputError`` (one line naming the file and the fix) when
+    ``img_dir`` is no folder, the listing is unreadable, or no image is named.
+    """
+    from .tool_errors import InputError, read_json, require_dir
+    require_dir(img_dir, 'image folder', 'give the folder of the images (the --ann-file '
+                'or --list-file names are relative to it)')
     if ann_file:
-        from .tool_errors import InputError, read_json
         coco = read_json(ann_file, 'COCO annotation file')
         if not isinstance(coco, dict) or 'images' not in coco:
             raise InputError(ann_file, "has no 'images' list: not a COCO annotation file",
@@ -39,6 +45,10 @@ def list_images(img_dir: str, ann_file: Optional[str] = None,
             osp.relpath(osp.join(root, name), img_dir)
             for root, _, files in os.walk(img_dir) for name in files
             if name.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise InputError(img_dir, 'the listing names no images' if ann_file or list_file
+                         else 'holds no images (.jpg, .png, ...)',
+                         'give the image folder, or an --ann-file/--list-file that lists images')
     return [osp.join(img_dir, n) for n in names]
 
 

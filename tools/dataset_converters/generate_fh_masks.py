@@ -34,7 +34,7 @@ from mmssl_ext.datasets.transforms.detcon import FH_PARAMS_FILE, fh_mask_path  #
 from mmssl_ext.structures import felzenszwalb_ids  # noqa: E402
 from mmssl_ext.utils.precompute import (list_images, report, run_per_image,  # noqa: E402
                                         write_params_once, write_png_atomically)
-from mmssl_ext.utils.tool_errors import InputError, require_dir, run_tool  # noqa: E402
+from mmssl_ext.utils.tool_errors import run_tool  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -86,13 +86,7 @@ def process(task: Tuple[str, List[Tuple[float, int, str]], float]) -> Tuple[str,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    require_dir(args.img_dir, 'image folder', 'give the folder of the images (the --ann-file '
-                "or --list-file names are relative to it)")
     images = list_images(args.img_dir, args.ann_file, args.list_file)
-    if not images:
-        raise InputError(args.img_dir, 'holds no images (.jpg, .png, ...)' if not
-                         (args.ann_file or args.list_file) else 'the listing names no images',
-                         'give the image folder, or an --ann-file/--list-file that lists images')
     params = params_of(args)
     write_params_once(osp.join(args.out_dir, FH_PARAMS_FILE), params,
                       ('scales', 'min_size', 'sigma'))

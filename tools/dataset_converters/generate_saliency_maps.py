@@ -31,7 +31,7 @@ from mmssl_ext.datasets.transforms.dilo import SALIENCY_PARAMS_FILE  # noqa: E40
 from mmssl_ext.structures import saliency_map  # noqa: E402
 from mmssl_ext.utils.precompute import (list_images, mirrored_path, report,  # noqa: E402
                                         run_per_image, write_params_once, write_png_atomically)
-from mmssl_ext.utils.tool_errors import InputError, require_dir, run_tool  # noqa: E402
+from mmssl_ext.utils.tool_errors import run_tool  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -74,13 +74,7 @@ def process(task: Tuple[str, str, str, dict]) -> Tuple[str, str, int]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    require_dir(args.img_dir, 'image folder', 'give the folder of the images (the --ann-file '
-                "or --list-file names are relative to it)")
     images = list_images(args.img_dir, args.ann_file, args.list_file)
-    if not images:
-        raise InputError(args.img_dir, 'holds no images (.jpg, .png, ...)' if not
-                         (args.ann_file or args.list_file) else 'the listing names no images',
-                         'give the image folder, or an --ann-file/--list-file that lists images')
     options = (dict(n_segments=args.segments) if args.method == 'rbd'
                else dict(work_width=args.work_width, sigma=args.sigma))
     params = dict(method=args.method, **options, resolution='full', dtype='uint8')
