@@ -10,7 +10,7 @@ import torch
 
 __all__ = [
     'MMENGINE_CHECKPOINT_SAFE_GLOBALS', 'allow_mmengine_checkpoints', 'adjust_hue',
-    'patch_mmcv_adjust_hue'
+    'patch_mmcv_adjust_hue', 'patch_mmpretrain_hog_generator'
 ]
 
 
@@ -145,6 +145,33 @@ def patch_mmcv_adjust_hue() -> None:
     _MMCV_ADJUST_HUE = photometric.adjust_hue
     for namespace in (mmcv, mmcv.image, photometric):
         namespace.adjust_hue = adjust_hue
+
+
+def patch_mmpretrain_hog_generator() -> None:
+    """Compute MaskFeat's HOG targets in fp32 with autocast off.
+
+    mmpretrain 1.2.0's ``HOGGenerator.forward`` scatters the gradient
+    magnitudes, which autocast makes fp16/bf16 (they come from conv2d), into
+    an fp32 histogram: under AMP the step fails with ``scatter(): Expected
+    self.dtype to be equal to src.dtype``, so its AMP config cannot train. The
+    targets take no gradient, and fp32 is what they are without autocast.
+    Applied by ``mmssl_ext.utils.register_all_modules`` (which imports
+    mmpretrain's models); drop it when mmpretrain casts there itself.
+    """
+    import functools
+
+    from mmpretrain.models.selfsup.maskfeat import HOGGenerator
+    forward = HOGGenerator.forward
+    if getattr(forward, 'mmssl_fp32', False):
+        return
+
+    @functools.wraps(forward)
+    def forward_in_fp32(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return forward(self, x.float())
+
+    forward_in_fp32.mmssl_fp32 = True
+    HOGGenerator.forward = forward_in_fp32
 
 
 allow_mmengine_checkpoints()

@@ -113,3 +113,20 @@ def test_adjust_hue_pillow_matches_rotation_in_pillow_hsv():
     hsv_in[..., 0] = (hsv_in[..., 0] + int(-0.2 * 255)) % 256
     expected = np.array(Image.fromarray(hsv_in.astype(np.uint8), 'HSV').convert('RGB'))[..., ::-1]
     np.testing.assert_array_equal(out, expected)
+
+
+def test_maskfeat_hog_targets_compute_in_fp32_under_autocast():
+    # mmpretrain 1.2.0's HOGGenerator scatters conv outputs (bf16 under
+    # autocast) into an fp32 histogram and fails; the shim runs it in fp32.
+    import torch
+    from mmpretrain.models.selfsup.maskfeat import HOGGenerator
+
+    from mmssl_ext.utils import register_all_modules
+    register_all_modules(init_default_scope=False)  # applies the shim
+    hog = HOGGenerator(nbins=9, pool=8, gaussian_window=16)
+    images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    expected = hog(images)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = hog(images)  # fp32 images, as MaskFeat passes them; the convs would run in bf16
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected)

@@ -42,6 +42,20 @@ def test_nearest_neighbour_is_the_brute_force_l2_argmin(seed, length, dim, batch
     assert not neighbours.requires_grad
 
 
+def test_nearest_neighbour_under_autocast_is_the_fp32_one():
+    # Two queued embeddings 1e-4 apart in cosine similarity to the query: bf16
+    # rounds both products to 1.0 (its spacing there is 2**-8), a tie argmax
+    # would give to index 0; the lookup must still find index 1.
+    query = torch.tensor([[1.0, 0.0, 0.0]])
+    queue = EmbeddingQueue(2, 3)
+    near, nearer = F.normalize(torch.tensor([[1.0, 0.02, 0.0], [1.0, 0.01, 0.0]]), dim=1)
+    queue.embeddings.copy_(torch.stack([near, nearer]))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        neighbours, index = queue.nearest_neighbours(query.bfloat16())
+    assert index.tolist() == [1]
+    assert neighbours.dtype == torch.bfloat16
+
+
 def test_queue_is_fifo_wraps_around_and_refuses_a_partial_batch():
     queue = EmbeddingQueue(6, 2)
     batches = [torch.full((2, 2), float(i)) for i in range(4)]

@@ -10,7 +10,7 @@ import os.path as osp
 import resource
 import statistics
 import threading
-from typing import Callable, Dict, Iterator, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -106,6 +106,52 @@ def build_for_training(cfg: Config, device: str,
         patch(model)
     model.train()
     return model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+
+
+def checked_step(model: nn.Module, optim_wrapper, data: dict,
+                 autocast_dtype: Optional[torch.dtype] = None, channels_last: bool = False,
+                 seed: int = 0) -> Tuple[Dict[str, float], bool]:
+    """One real training step (``model.train_step``: forward, backward, update),
+    optionally under autocast and with channels-last weights.
+
+    The global generators are seeded first, so that steps of copies of one
+    model on one batch draw the same masks and regions: their losses differ
+    only by precision and memory format.
+
+    Args:
+        model: a model built for training (``build_for_training``); with
+            ``channels_last`` its 4-D tensors are converted in place.
+        optim_wrapper: its optimizer wrapper.
+        data: a collated batch (``one_batch``).
+        autocast_dtype: ``torch.bfloat16``/``torch.float16`` to run the step
+            under ``torch.autocast`` on the model's device type; None for fp32.
+        channels_last: store the model's 4-D tensors channels-last first.
+        seed: seed of python's, numpy's and torch's generators.
+
+    Returns:
+        The step's log variables as floats, and whether every gradient that
+        reached the optimizer was finite (False when the optimizer never stepped).
+    """
+    from mmssl_ext.engine.hooks.channels_last import ChannelsLastHook
+    from mmssl_ext.engine.hooks.iteration_seed import seed_everything
+    if channels_last:
+        ChannelsLastHook.convert(model)
+    finite = []
+
+    def check_gradients(optimizer, args, kwargs) -> None:
+        finite.append(all(bool(torch.isfinite(p.grad).all()) for group in optimizer.param_groups
+                          for p in group['params'] if p.grad is not None))
+
+    handle = optim_wrapper.optimizer.register_step_pre_hook(check_gradients)
+    device_type = next(model.parameters()).device.type
+    seed_everything(seed)
+    try:
+        with torch.autocast(device_type, dtype=autocast_dtype or torch.bfloat16,
+                            enabled=autocast_dtype is not None):
+            log = model.train_step(data, optim_wrapper)
+    finally:
+        handle.remove()
+    return {key: float(value) for key, value in log.items()}, bool(finite) and all(finite)
 
 
 class _Encoder(nn.Module):

@@ -19,7 +19,8 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmpretrain.utils
     mmpretrain.utils.register_all_modules(init_default_scope=False)
 
-    import mmssl_ext.compat  # noqa: F401  (applies the torch>=2.6 load shim)
+    import mmssl_ext.compat  # (applies the torch>=2.6 load shim)
+    mmssl_ext.compat.patch_mmpretrain_hog_generator()  # needs mmpretrain's models imported
     import mmssl_ext.datasets  # noqa: F401
     import mmssl_ext.engine  # noqa: F401
     import mmssl_ext.evaluation  # noqa: F401

@@ -60,7 +60,11 @@ class EmbeddingQueue(nn.Module):
         """Hard nearest neighbour of each query among the queued embeddings.
 
         With unit vectors the L2 nearest neighbour is the one of highest cosine
-        similarity; the search is one exact (B, length) matrix product.
+        similarity; the search is one (B, length) matrix product, in fp32 even
+        under autocast: among tens of thousands of queued embeddings many
+        similarities lie within half precision's spacing (2**-8 near 1 in
+        bf16), and the rounded ties would go to the lowest index, not to the
+        nearest. It costs B x length x dim MACs, little next to the backbone.
 
         Args:
             query: (B, dim), any scale (normalised here).
@@ -69,6 +73,7 @@ class EmbeddingQueue(nn.Module):
             ``(neighbours (B, dim) unit rows of the queue, their indices (B,))``,
             without gradient (NNCLR's positive is a stop-gradient target).
         """
-        similarity = F.normalize(query.detach(), dim=1) @ self.embeddings.to(query.dtype).T
+        with torch.autocast(query.device.type, enabled=False):
+            similarity = F.normalize(query.detach().float(), dim=1) @ self.embeddings.float().T
         index = similarity.argmax(dim=1)
         return self.embeddings[index].to(query.dtype), index
