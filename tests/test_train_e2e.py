@@ -1,7 +1,6 @@
 """End-to-end training through the Runner, tools/train.py, mim and torchrun."""
 import glob
 import json
-import os
 import os.path as osp
 import random
 import subprocess
@@ -87,18 +86,55 @@ def test_mim_train_finds_config_by_name(tmp_path, small_run_options, subprocess_
     assert len(_logged_losses(work_dir)) == 4
 
 
+def _dist_train(work_dir: str, options: list, env: dict, procs: int, **launch_env):
+    """tools/dist_train.sh, started (not waited for)."""
+    return subprocess.Popen(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG,
+                             str(procs), '--work-dir', work_dir, '--auto-scale-lr',
+                             '--cfg-options'] + options, cwd=REPO_ROOT,
+                            env=dict(env, **launch_env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc) -> str:
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-6000:]
+    return out
+
+
 @pytest.mark.slow
-def test_dist_train_two_cpu_processes(tmp_path, small_run_options, subprocess_env):
-    work_dir = str(tmp_path / 'dist')
-    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
-    out = _run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG, '2',
-                '--work-dir', work_dir, '--cfg-options'] + small_run_options, env)
+def test_dist_train_on_one_node_on_two_nodes_and_with_auto_scaled_lr(
+        tmp_path, small_run_options, subprocess_env):
+    """2 gloo processes on one node; the same 2 as two nodes of one process
+    each (two torchrun launches, NNODES=2, NODE_RANK=0/1, one shared work
+    dir): the same losses and learning rates. ``--auto-scale-lr`` scales the
+    config's lr (for auto_scale_lr.base_batch_size=256) by the global batch:
+    2 processes x 4 images get the lr of 1 process x 8."""
+    scaling = 'Scaling the original LR by 0.03125.'  # 8 / 256
+    port = lambda: str(random.randint(20000, 30000))  # noqa: E731
+    one_node = str(tmp_path / 'one_node')
+    out = _finish(_dist_train(one_node, small_run_options, subprocess_env, 2, PORT=port()))
     assert 'Distributed training: True' in out
     assert 'GPU number: 2' in out  # mmengine's name for the world size
     assert "type='mmssl_ext.CPUDistributedDataParallel'" in out
-    assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
-    losses = [r['loss'] for r in _logged_losses(work_dir)]
-    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+    assert scaling in out
+    assert osp.isfile(osp.join(one_node, 'iter_4.pth'))
+    expected = [(r['loss'], r['lr']) for r in _logged_losses(one_node)]
+    assert len(expected) == 4 and all(torch.isfinite(torch.tensor(expected)).ravel())
+
+    two_nodes, master_port = str(tmp_path / 'two_nodes'), port()
+    nodes = [_dist_train(two_nodes, small_run_options, subprocess_env, 1, NNODES='2',
+                         NODE_RANK=str(rank), MASTER_ADDR='127.0.0.1', PORT=master_port)
+             for rank in (0, 1)]
+    outputs = [_finish(node) for node in nodes]
+    assert 'GPU number: 2' in outputs[0] and scaling in outputs[0]
+    assert [(r['loss'], r['lr']) for r in _logged_losses(two_nodes)] == expected
+
+    one_process = str(tmp_path / 'one_process')
+    batch_8 = [o for o in small_run_options if not o.startswith('train_dataloader.batch_size')]
+    out = _finish(_dist_train(one_process, batch_8 + ['train_dataloader.batch_size=8'],
+                              subprocess_env, 1, PORT=port()))
+    assert 'GPU number: 1' in out and scaling in out
+    assert [r['lr'] for r in _logged_losses(one_process)] == [lr for _, lr in expected]
 
 
 @pytest.mark.slow
