@@ -327,3 +327,31 @@ def test_reliability_benchmark_times_the_step_with_and_without_the_hooks(synthet
     ratio = float(table[3].split('hooks / plain: ')[1].split(';')[0])
     assert math.isfinite(ratio) and ratio > 0
     assert 'buffers copied per step' in table[3]
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_every_method_in_each_precision_on_the_cpu(tmp_path, subprocess_env):
+    """`gpu_check.py --device cpu --quick`: the same code as on a GPU, the small
+    config of each method in fp32, bf16 autocast and channels-last, a JSON row
+    per step and a Markdown table."""
+    from mmssl_ext.utils.benchmark import pretraining_configs
+    out = tmp_path / 'check'
+    proc = subprocess.run([sys.executable, osp.join(TOOLS, 'gpu_check.py'), '--device', 'cpu',
+                           '--quick', '--out', str(out), '--budget-s', '600'],
+                          env=subprocess_env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / 'gpu_check.json').read_text())
+    env = report['environment']
+    assert env['device'] == 'cpu' and env['torch'] and env['mmcv_ops'] in (True, False)
+    small = [osp.basename(c) for c in pretraining_configs(CONFIG_DIR)
+             if c.endswith('_synthetic.py')]
+    assert len(small) >= 12
+    rows = report['rows']
+    assert [(r['config'], r['mode']) for r in rows] == [
+        (c, m) for c in small for m in ('fp32', 'amp-bf16', 'channels-last')]
+    for row in rows:
+        assert row['ok'] is True and row['error'] is None, row
+        assert math.isfinite(row['loss']) and row['step_ms'] > 0
+    table = (out / 'gpu_check.md').read_text()
+    assert '| config | mode | ok | loss | step ms | peak MiB | note |' in table
+    assert table.count('| yes |') == len(rows)

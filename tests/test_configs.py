@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmssl_ext.registry import MODELS
+from mmssl_ext.utils.benchmark import pretraining_configs
 
 from .conftest import REPO_ROOT
 
@@ -16,7 +17,12 @@ ALL_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=Tru
 TOP_CONFIGS = [c for c in ALL_CONFIGS if '_base_' not in c.split(osp.sep)]
 # Downstream evaluations (configs/benchmarks/): mmdet/mmseg/mmpretrain configs.
 BENCHMARK_CONFIGS = [c for c in TOP_CONFIGS if 'benchmarks' in c.split(osp.sep)]
-PRETRAIN_CONFIGS = [c for c in TOP_CONFIGS if c not in BENCHMARK_CONFIGS]
+PRETRAIN_CONFIGS = pretraining_configs(CONFIG_DIR)  # the rest, as the tools list them
+
+
+def test_pretraining_configs_are_the_top_configs_but_the_downstream_ones():
+    assert PRETRAIN_CONFIGS == [c for c in TOP_CONFIGS if c not in BENCHMARK_CONFIGS]
+    assert not any('_base_' in c or 'benchmarks' in c for c in PRETRAIN_CONFIGS)
 
 
 def test_config_file_names_are_unique():

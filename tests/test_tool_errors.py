@@ -32,6 +32,7 @@ NO_INPUT_TOOLS = {
     'analysis_tools/saliency_quality.py': 'renders its scenes in memory',
     'misc/check_recipes.py': "reads the repository's configs/*/recipe_*.yml",
     'install.sh': 'installs the pinned environment; no arguments',
+    'misc/prepare_device_wheels.sh': 'downloads pinned wheels into the folder it is given',
 }
 
 
@@ -153,6 +154,10 @@ def _cases(bad: dict, synthetic_root: str, tmp: str) -> dict:
         'analysis_tools/benchmark_ccmim.py': [
             ('broken config', [bad['broken.py'], '--data-root', synthetic_root],
              bad['broken.py'], 'correct the file'),
+        ],
+        'analysis_tools/gpu_check.py': [
+            ('missing config', ['--device', 'cpu', '--configs', bad['missing'], '--out', tmp],
+             bad['missing'], 'package::path'),
         ],
         'analysis_tools/benchmark_pipeline.py': [
             ('empty config', [bad['empty.py']], bad['empty.py'], 'package::path'),

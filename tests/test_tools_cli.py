@@ -1,5 +1,6 @@
 """tools/train.py and tools/test.py: argument handling and the CPU distributed set-up."""
 import argparse
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -7,8 +8,8 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from mmssl_ext.utils.dist import CPU_WRAPPER, prepare_cpu_distributed
 from mmssl_ext.utils.cli import merge_train_args
+from mmssl_ext.utils.dist import CPU_WRAPPER, prepare_cpu_distributed
 
 from .conftest import REPO_ROOT, SMALL_CONFIG
 
@@ -117,3 +118,37 @@ def test_test_py_explains_pretraining_configs(tmp_path, subprocess_env):
                           env=subprocess_env)
     assert proc.returncode != 0
     assert 'has no test_dataloader' in proc.stderr
+
+
+@pytest.mark.slow
+def test_device_wheels_install_without_an_index_and_import(tmp_path, subprocess_env):
+    """tools/misc/prepare_device_wheels.sh (for this Python, as a rehearsal of a
+    3.12 device): pure or manylinux wheels, mmcv without compiled ops, under
+    64 MiB; installed with --no-index --no-deps into a folder, the stack
+    imports from there and mmssl_ext registers its pretraining modules."""
+    wheels, site = tmp_path / 'wheels', tmp_path / 'site'
+    version = '%d.%d' % sys.version_info[:2]
+    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'misc', 'prepare_device_wheels.sh'),
+                           str(wheels)], env=dict(subprocess_env, PYTHON=sys.executable,
+                                                  TARGET_PYTHON=version),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = sorted(p.name for p in wheels.iterdir())
+    assert any(n.startswith('mmcv_lite-2.1.0-') and n.endswith('-none-any.whl') for n in names)
+    assert sum(p.stat().st_size for p in wheels.iterdir()) < 64 * 2**20
+    proc = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-index',
+                           '--no-deps', '--no-compile', '--target', str(site)]
+                          + [str(wheels / n) for n in names],
+                          env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    check = ('import importlib.util, mmcv, mmengine, mmpretrain\n'
+             f'assert mmengine.__file__.startswith({str(site)!r}), mmengine.__file__\n'
+             f'assert mmcv.__file__.startswith({str(site)!r}), mmcv.__file__\n'
+             "assert importlib.util.find_spec('mmcv._ext') is None\n"
+             'from mmssl_ext.utils import register_all_modules\n'
+             'register_all_modules(init_default_scope=False)\n'
+             "from mmssl_ext.registry import MODELS\nassert MODELS.get('MaskCo')\nprint('OK')")
+    proc = subprocess.run([sys.executable, '-c', check], cwd=str(tmp_path),
+                          env=dict(subprocess_env, PYTHONPATH=f'{site}{os.pathsep}{REPO_ROOT}'),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and 'OK' in proc.stdout, proc.stderr[-3000:]

@@ -6,17 +6,27 @@ pipeline. Everything here only builds and measures; nothing changes the maths.
 """
 import contextlib
 import copy
+import glob
 import os.path as osp
 import resource
 import statistics
 import threading
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 from torch import nn
 
 SYNTHETIC_HINT = ('run python tools/misc/make_synthetic_scenes.py first (or make demo)')
+
+
+def pretraining_configs(config_dir: str) -> List[str]:
+    """Every pretraining config under ``config_dir`` (``configs/``), sorted: the
+    top-level configs of each method, not ``_base_`` parts and not the
+    downstream evaluations of ``benchmarks/`` (mmdet/mmseg/mmpretrain)."""
+    found = sorted(glob.glob(osp.join(config_dir, '**', '*.py'), recursive=True))
+    return [c for c in found
+            if not {'_base_', 'benchmarks'} & set(osp.relpath(c, config_dir).split(osp.sep))]
 
 
 def load_config(path: str) -> Config:

@@ -1,0 +1,326 @@
+"""Check a machine for mmssl_ext: versions, every pretraining config's training step, the pairs.
+
+    python tools/analysis_tools/gpu_check.py [--device cuda|cpu] [--quick] [--out DIR]
+        [--budget-s 480] [--batch N]
+
+1. **Environment**: device, torch / CUDA / cuDNN / NCCL versions, bf16 and TF32
+   support, mmcv ops, the OpenMMLab versions.
+2. **Steps**: each pretraining config (``--quick``: the small synthetic config
+   of each method) takes one real training step on its own pipeline's batch
+   (synthetic scenes made under ``DIR``) in each precision: ``fp32``,
+   ``amp-fp16`` and ``amp-bf16`` (on CUDA mmengine's ``AmpOptimWrapper`` with
+   its loss scaler; on the CPU bf16 autocast, as the CI's AMP proxy), and
+   ``channels-last`` (fp32). SyncBN configs keep SyncBN on one GPU (without a
+   process group it is BN). A row: ``config``, ``mode``, ``ok`` (finite loss;
+   finite gradients, or a step the fp16 loss scaler skipped), ``loss``,
+   ``step_ms`` (the second step, the first warms up), ``peak_mib`` (CUDA),
+   ``error`` (one line).
+3. **Pairs** (CUDA, without ``--quick``): each method against its mmpretrain
+   baseline, ResNet-50 / ViT-B at 224 px, batch 64, AMP, through
+   ``benchmark_suite.py full``; then the data pipeline's images/s per worker
+   (``benchmark_pipeline.py``), for the workers a GPU needs.
+
+Writes ``DIR/gpu_check.json`` (``environment``, ``rows``, ``pairs``,
+``pipeline``) and ``DIR/gpu_check.md`` (tables for docs/en/benchmarks.md),
+printing progress. New work stops being started once ``--budget-s`` is spent;
+the rows not run are listed as skipped. Exits 1 when a step failed.
+"""
+import argparse
+import copy
+import glob
+import importlib.util
+import json
+import math
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from typing import Dict, List, Optional
+
+import torch
+
+from mmssl_ext.utils.tool_errors import run_tool
+
+HERE = osp.dirname(osp.abspath(__file__))
+REPO_ROOT = osp.dirname(osp.dirname(HERE))
+CUDA_MODES = ('fp32', 'amp-fp16', 'amp-bf16', 'channels-last')
+CPU_MODES = ('fp32', 'amp-bf16', 'channels-last')
+# The data pipelines whose images/s per worker tell the workers a GPU needs.
+PIPELINE_CONFIGS = ('maskco/r50_8xb32_coco.py', 'detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',
+                    'ccmim/ccmim_vit-base-p16_8xb128-amp-coslr-300e_in1k.py')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', choices=['cuda', 'cpu'],
+                        default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--quick', action='store_true',
+                        help='the small synthetic config of each method only, no pairs')
+    parser.add_argument('--out', default='work_dirs/gpu_check', help='where the report goes')
+    parser.add_argument('--budget-s', type=float, default=480,
+                        help='stop starting new work after this many seconds')
+    parser.add_argument('--batch', type=int, help='images per step (default: 8 cuda, 4 cpu)')
+    parser.add_argument('--pair-batch', type=int, default=64, help='batch of the pairs')
+    parser.add_argument('--configs', nargs='+', help='these configs instead of the default set')
+    args = parser.parse_args(argv)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('gpu_check.py: --device cuda, but torch sees no CUDA device '
+                         f'(torch {torch.__version__}); use --device cpu')
+    return args
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, osp.join(HERE, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def environment(device: str) -> Dict:
+    """What the machine and its stack are, as far as they can be read."""
+    env = dict(device=device, python=platform.python_version(), torch=torch.__version__,
+               cuda=torch.version.cuda, cpu_count=os.cpu_count(),
+               threads=torch.get_num_threads())
+    if device == 'cuda':
+        major, minor = torch.cuda.get_device_capability()
+        env.update(gpu=torch.cuda.get_device_name(), capability=f'{major}.{minor}',
+                   gpu_mib=round(torch.cuda.get_device_properties(0).total_memory / 2**20),
+                   cudnn=torch.backends.cudnn.version(),
+                   bf16=torch.cuda.is_bf16_supported(), tf32=major >= 8)
+        try:
+            env['nccl'] = '.'.join(map(str, torch.cuda.nccl.version()))
+        except (AttributeError, RuntimeError) as err:
+            env['nccl'] = f'unavailable ({err})'
+    else:
+        env.update(bf16=True, tf32=False)  # CPU autocast runs bf16 (emulated without AVX512-BF16)
+    for package in ('mmengine', 'mmcv', 'mmpretrain', 'mmdet', 'mmseg', 'torchvision'):
+        try:
+            env[package] = __import__(package).__version__
+        except Exception as err:  # noqa: BLE001 (any import failure is a finding to report)
+            env[package] = f'not importable ({type(err).__name__}: {err})'.splitlines()[0]
+    env['mmcv_ops'] = importlib.util.find_spec('mmcv._ext') is not None \
+        if not env['mmcv'].startswith('not') else False
+    return env
+
+
+def default_configs(quick: bool) -> List[str]:
+    from mmssl_ext.utils.benchmark import pretraining_configs
+    configs = pretraining_configs(osp.join(REPO_ROOT, 'configs'))
+    small = [c for c in configs if c.endswith('_synthetic.py')]
+    # The small config of each method first: within a short budget every
+    # method's code runs in every precision before the full-size variants.
+    return small if quick else small + [c for c in configs if c not in small]
+
+
+def _prepared(path: str, args: argparse.Namespace, data_root: str, bench):
+    bench_args = bench.parse_args([path, '--device', args.device, '--batch', str(args.batch),
+                                   '--synthetic-data', '--data-root', data_root])
+    cfg = bench.prepare_config(path, {}, bench_args, fast_paths=False)
+    _drop_remote_init(cfg.model)
+    return cfg
+
+
+def _drop_remote_init(node) -> None:
+    """No download at initialisation (BEiT's DALL-E tokenizer): the machine may
+    have no network; the part stays randomly initialised."""
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and str(init.get('checkpoint', '')).startswith('http'):
+            node['init_cfg'] = None
+        for value in node.values():
+            _drop_remote_init(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _drop_remote_init(value)
+
+
+def step_row(path: str, mode: str, cfg, data: dict, device: str) -> Dict:
+    """Two training steps of a fresh model in ``mode``; the second one timed."""
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+
+    from mmssl_ext.utils.benchmark import build_for_training, checked_step
+    row = dict(config=osp.basename(path), mode=mode, ok=False, loss=None, step_ms=None,
+               peak_mib=None, error=None)
+    try:
+        MessageHub.get_current_instance().update_info('max_iters', 100)  # BYOL's CosineEMA
+        model, wrapper = build_for_training(cfg, device)
+        autocast = None
+        if mode.startswith('amp-'):
+            dtype = dict(fp16=torch.float16, bf16=torch.bfloat16)[mode[4:]]
+            if device == 'cuda':  # mmengine's AMP: autocast and the loss scaler
+                amp_cfg = copy.deepcopy(cfg.optim_wrapper)
+                amp_cfg.update(type='AmpOptimWrapper',
+                               dtype='float16' if dtype == torch.float16 else 'bfloat16')
+                wrapper = build_optim_wrapper(model, amp_cfg)
+            else:
+                autocast = dtype
+        channels_last = mode == 'channels-last'
+        if device == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+        checked_step(model, wrapper, copy.deepcopy(data), autocast, channels_last)
+        _sync(device)
+        start = time.perf_counter()
+        losses, finite = checked_step(model, wrapper, copy.deepcopy(data), autocast, seed=1)
+        _sync(device)
+        row['step_ms'] = round((time.perf_counter() - start) * 1e3, 1)
+        row['loss'] = losses.get('loss')
+        scaler = getattr(wrapper, 'loss_scaler', None)
+        skipped = not finite and scaler is not None and mode == 'amp-fp16'
+        row['ok'] = bool(row['loss'] is not None and math.isfinite(row['loss'])
+                         and (finite or skipped))
+        if skipped:
+            row['note'] = 'the loss scaler skipped the step (inf/nan gradients at this scale)'
+        elif not finite:
+            row['error'] = 'non-finite gradients'
+        if device == 'cuda':
+            row['peak_mib'] = round(torch.cuda.max_memory_allocated() / 2**20)
+    except Exception as err:  # noqa: BLE001 (each failure is a row of the report)
+        row['error'] = f'{type(err).__name__}: {err}'.splitlines()[0][:300]
+        row['traceback'] = traceback.format_exc(limit=-4)
+    finally:
+        if device == 'cuda':
+            torch.cuda.empty_cache()
+    return row
+
+
+def _sync(device: str) -> None:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def run_steps(args: argparse.Namespace, data_root: str, deadline: float) -> List[Dict]:
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext.utils.benchmark import one_batch
+    register_all_modules(init_default_scope=False)
+    init_default_scope('mmssl_ext')
+    bench = _tool('benchmark_train')
+    modes = CUDA_MODES if args.device == 'cuda' else CPU_MODES
+    configs = [osp.abspath(c) for c in args.configs] if args.configs else \
+        default_configs(args.quick)
+    rows = []
+    for number, path in enumerate(configs, 1):
+        if time.time() > deadline:
+            rows += [dict(config=osp.basename(path), mode=m, ok=None, loss=None, step_ms=None,
+                          error='skipped: --budget-s spent') for m in modes]
+            continue
+        try:
+            cfg = _prepared(path, args, data_root, bench)
+            data = one_batch(cfg, data_root, args.batch)
+        except Exception as err:  # noqa: BLE001
+            error = f'{type(err).__name__}: {err}'.splitlines()[0][:300]
+            rows += [dict(config=osp.basename(path), mode=m, ok=False, loss=None, step_ms=None,
+                          error=f'preparing: {error}') for m in modes]
+            print(f'[{number}/{len(configs)}] {osp.basename(path)}: {error}', flush=True)
+            continue
+        for mode in modes:
+            row = step_row(path, mode, cfg, data, args.device)
+            rows.append(row)
+            print(f'[{number}/{len(configs)}] {row["config"]} {mode}: '
+                  f'{"ok" if row["ok"] else "FAILED"} loss {row["loss"]} '
+                  f'{row["step_ms"]} ms{" " + row["error"] if row["error"] else ""}', flush=True)
+    return rows
+
+
+def run_pairs(args: argparse.Namespace, data_root: str, deadline: float) -> Dict:
+    """benchmark_suite.py full (then benchmark_pipeline.py) within the budget left."""
+    result = dict(pairs_markdown='', pipeline=None)
+    left = deadline - time.time()
+    if left < 60:
+        result['pairs_markdown'] = 'skipped: --budget-s spent'
+        return result
+    out = osp.join(args.out, 'pairs')
+    command = [sys.executable, osp.join(HERE, 'benchmark_suite.py'), 'full', '--full-batch',
+               str(args.pair_batch), '--amp', '--data-root', data_root, '--out', out]
+    print('$', ' '.join(command), flush=True)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=left)
+        result['pairs_markdown'] = proc.stdout
+        if proc.returncode:
+            result['pairs_markdown'] += f'\n(exit {proc.returncode}: {proc.stderr[-1500:]})'
+    except subprocess.TimeoutExpired as err:
+        result['pairs_markdown'] = (err.stdout or b'').decode() if isinstance(
+            err.stdout, bytes) else (err.stdout or '')
+        result['pairs_markdown'] += '\n(stopped: --budget-s spent)'
+    result['pairs'] = [json.load(open(f)) for f in sorted(glob.glob(osp.join(out, '*.json')))]
+    left = deadline - time.time()
+    if left > 30:
+        pipeline_json = osp.join(args.out, 'pipeline.json')
+        command = [sys.executable, osp.join(HERE, 'benchmark_pipeline.py'),
+                   *[osp.join(REPO_ROOT, 'configs', c) for c in PIPELINE_CONFIGS],
+                   '--data-root', data_root, '--num', '32', '--json', pipeline_json]
+        print('$', ' '.join(command), flush=True)
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=left)
+            result['pipeline_markdown'] = proc.stdout
+            if osp.isfile(pipeline_json):
+                result['pipeline'] = json.load(open(pipeline_json))
+        except subprocess.TimeoutExpired:
+            result['pipeline_markdown'] = '(stopped: --budget-s spent)'
+    return result
+
+
+def markdown(env: Dict, rows: List[Dict], pairs: Dict) -> str:
+    device = env.get('gpu', env['device'])
+    shown = ('torch', 'cuda', 'cudnn', 'nccl', 'bf16', 'tf32', 'mmcv', 'mmcv_ops', 'mmengine',
+             'mmpretrain')
+    lines = [f'## gpu_check: {device}', '',
+             ', '.join(f'{k} {env[k]}' for k in shown if k in env), '',
+             '| config | mode | ok | loss | step ms | peak MiB | note |',
+             '|---|---|---|---|---|---|---|']
+    for row in rows:
+        ok = {True: 'yes', False: '**no**', None: 'skipped'}[row['ok']]
+        loss = f'{row["loss"]:.4f}' if isinstance(row['loss'], float) else '-'
+        note = row.get('error') or row.get('note') or ''
+        lines.append(f'| {row["config"]} | {row["mode"]} | {ok} | {loss} | '
+                     f'{row["step_ms"] if row["step_ms"] is not None else "-"} | '
+                     f'{row.get("peak_mib") or "-"} | {note.replace("|", "/")} |')
+    if pairs.get('pairs_markdown'):
+        lines += ['', '### Pairs (benchmark_suite.py full)', '', pairs['pairs_markdown']]
+    if pairs.get('pipeline_markdown'):
+        lines += ['', '### Data pipeline (benchmark_pipeline.py)', '',
+                  pairs['pipeline_markdown']]
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from mmssl_ext.utils.benchmark import load_config
+    for path in args.configs or []:
+        load_config(path)  # a missing or broken config: one line, before any work
+    start = time.time()
+    deadline = start + args.budget_s
+    args.batch = args.batch or (8 if args.device == 'cuda' else 4)
+    os.makedirs(args.out, exist_ok=True)
+    env = environment(args.device)
+    print(json.dumps(env, indent=1), flush=True)
+    from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate
+    data_root = osp.join(args.out, 'synthetic_scenes')
+    if not osp.isfile(osp.join(data_root, 'annotations', 'instances_train.json')):
+        generate(data_root, SceneConfig(num_train=max(2 * args.batch, 24), num_val=8,
+                                        image_size=96), verbose=False)
+    rows = run_steps(args, data_root, deadline)
+    pairs = run_pairs(args, data_root, deadline) if args.device == 'cuda' and not args.quick \
+        else {}
+    report = dict(environment=env, rows=rows, pairs=pairs.get('pairs', []),
+                  pipeline=pairs.get('pipeline'), seconds=round(time.time() - start, 1),
+                  command='python tools/analysis_tools/gpu_check.py ' + ' '.join(
+                      sys.argv[1:] if argv is None else argv))
+    with open(osp.join(args.out, 'gpu_check.json'), 'w') as f:
+        json.dump(report, f, indent=1)
+    with open(osp.join(args.out, 'gpu_check.md'), 'w') as f:
+        f.write(markdown(env, rows, pairs))
+    failed = [r for r in rows if r['ok'] is False]
+    print(f'{len(rows) - len(failed)} of {len(rows)} steps ok '
+          f'({sum(r["ok"] is None for r in rows)} skipped), {report["seconds"]} s; '
+          f'report in {args.out}/gpu_check.md and gpu_check.json', flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_tool(main))
