@@ -17,6 +17,7 @@ demo: install
 	@$(PY) tools/misc/demo.py --data-root $(DATA)
 
 test: install
+	@bash tools/install_test_deps.sh
 	@$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:

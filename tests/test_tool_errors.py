@@ -32,6 +32,7 @@ NO_INPUT_TOOLS = {
     'analysis_tools/saliency_quality.py': 'renders its scenes in memory',
     'misc/check_recipes.py': "reads the repository's configs/*/recipe_*.yml",
     'install.sh': 'installs the pinned environment; no arguments',
+    'install_test_deps.sh': "installs Debian's Slurm for the tests; no arguments",
     'misc/prepare_device_wheels.sh': 'downloads pinned wheels into the folder it is given',
 }
 
