@@ -9,6 +9,9 @@
 #   VENV=.venv                         where the venv lives
 #   MMSSL_WHEEL_CACHE=~/.cache/mmssl_ext/wheels   built wheels (mmcv) kept here
 #   MMSSL_FORCE_INSTALL=1              ignore the stamp
+#   MMSSL_MMCV_OPS=0                   pretraining only: mmcv without its compiled ops
+#                                      (no 11-minute compilation; mmdet/mmseg transfer
+#                                      and the full test suite need the ops)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,8 +25,12 @@ STAMP="$VENV/.mmssl_ext-install-stamp"
 say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[install] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
-inputs_hash() {
-    cat "$0" constraints.txt setup.cfg setup.py | sha256sum | cut -c1-16
+MMCV_OPS=${MMSSL_MMCV_OPS:-1}
+[[ "$MMCV_OPS" == 0 || "$MMCV_OPS" == 1 ]] || die "MMSSL_MMCV_OPS must be 0 or 1, not '$MMCV_OPS'"
+
+inputs_hash() {  # the mode is an input: switching it reinstalls mmcv
+    { cat "$0" constraints.txt setup.cfg setup.py; echo "mmcv-ops=$MMCV_OPS"; } \
+        | sha256sum | cut -c1-16
 }
 
 if [[ -f "$STAMP" && -z "${MMSSL_FORCE_INSTALL:-}" && "$(cat "$STAMP")" == "$(inputs_hash)" ]] \
@@ -68,17 +75,27 @@ pip_install -q torch==2.13.0 torchvision==0.28.0
 "$VENV/bin/python" -c 'import torch, torchvision; print("[install]   torch", torch.__version__, "torchvision", torchvision.__version__)' \
     || die "torch/torchvision do not import together: is a CPU-only torch installed? (MMSSL_FORCE_INSTALL=1 after removing $VENV)"
 
-say "step 3/5: mmcv 2.1.0 with ops (built from source once, then from $WHEEL_CACHE)"
 TORCH_VER=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
 MMCV_CACHE="$WHEEL_CACHE/torch-$TORCH_VER-py$PYVER"
 mkdir -p "$MMCV_CACHE"
-if ! "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
+if [[ "$MMCV_OPS" == 0 ]]; then
+    # mmcv-lite: OpenMMLab's build of mmcv without its compiled ops (a pure
+    # Python wheel, the same `mmcv` package). Both own the files of mmcv/, so
+    # removing one deletes the other's: both go, then the one wanted comes.
+    say "step 3/5: mmcv-lite 2.1.0 (MMSSL_MMCV_OPS=0: mmcv without compiled ops, pretraining only)"
+    "${PIP[@]}" uninstall -q -y mmcv mmcv-lite >/dev/null 2>&1 || true
+    pip_install -q mmcv-lite==2.1.0
+elif ! "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
+    say "step 3/5: mmcv 2.1.0 with ops (built from source once, then from $WHEEL_CACHE)"
     if ! ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
         say "  compiling mmcv 2.1.0 (about 11 minutes on 2 cores; cached afterwards)"
         MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel --no-build-isolation \
             --no-deps mmcv==2.1.0 -w "$MMCV_CACHE"
     fi
+    "${PIP[@]}" uninstall -q -y mmcv mmcv-lite >/dev/null 2>&1 || true  # as above
     pip_install -q "$(ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl | head -n1)"
+else
+    say "step 3/5: mmcv 2.1.0 with ops: installed"
 fi
 
 say "step 4/5: OpenMMLab libraries, scikit-image, test tools"
@@ -104,13 +121,24 @@ say "step 5/5: mmssl_ext (editable; setup.py links .mim/{configs,tools,model-ind
 # find configs or tools from outside the repo. The `setup.py develop` route
 # (egg-link, location = this repo) works with mim; it needs pip < 25 and
 # setuptools < 80 (pinned in constraints.txt).
-pip_install -q --no-build-isolation --no-use-pep517 -e .
+# Without ops, --no-deps: our install_requires name mmcv, which pip would take
+# for missing beside mmcv-lite and build (the steps above installed the rest).
+pip_install -q --no-build-isolation --no-use-pep517 $([[ "$MMCV_OPS" == 0 ]] && echo --no-deps) -e .
 
 # From outside the repo, as `mim train` is run by users.
-(cd / && PYTHONWARNINGS=ignore "$VENV_PY" - <<'EOF') || die "the installed stack does not import; see the traceback above"
-import mmcv, mmcv.ops, mmengine, mmpretrain, mmdet, mmseg, skimage, mmssl_ext
-import mmpretrain.models, mmdet.models, mmseg.models  # their import-time dependencies
+(cd / && PYTHONWARNINGS=ignore MMSSL_MMCV_OPS="$MMCV_OPS" "$VENV_PY" - <<'EOF') || die "the installed stack does not import; see the traceback above"
 import os
+import mmcv, mmengine, mmpretrain, mmdet, mmseg, skimage, mmssl_ext
+import mmpretrain.models  # its import-time dependencies
+from mmssl_ext.utils import register_all_modules
+register_all_modules(init_default_scope=False)  # every pretraining module imports
+if os.environ['MMSSL_MMCV_OPS'] == '1':
+    import mmcv.ops, mmdet.models, mmseg.models  # transfer: mmcv's compiled ops
+else:
+    import importlib.util
+    assert importlib.util.find_spec('mmcv._ext') is None, 'MMSSL_MMCV_OPS=0, yet mmcv has ops'
+    print('[install]   mmcv without compiled ops: pretraining only (mmdet/mmseg transfer needs '
+          'the ops: make install without MMSSL_MMCV_OPS=0)')
 from mim.utils import get_installed_path
 print('[install]   mmcv', mmcv.__version__, '| mmengine', mmengine.__version__,
       '| mmpretrain', mmpretrain.__version__, '| mmdet', mmdet.__version__,
