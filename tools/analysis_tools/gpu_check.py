@@ -1,7 +1,7 @@
 """Check a machine for mmssl_ext: versions, every pretraining config's training step, the pairs.
 
     python tools/analysis_tools/gpu_check.py [--device cuda|cpu] [--quick] [--out DIR]
-        [--budget-s 480] [--batch N]
+        [--budget-s 480] [--batch N] [--pairs]
 
 1. **Environment**: device, torch / CUDA / cuDNN / NCCL versions, bf16 and TF32
    support, mmcv ops, the OpenMMLab versions.
@@ -15,10 +15,11 @@
    finite gradients, or a step the fp16 loss scaler skipped), ``loss``,
    ``step_ms`` (the second step, the first warms up), ``peak_mib`` (CUDA),
    ``error`` (one line).
-3. **Pairs** (CUDA, without ``--quick``): each method against its mmpretrain
-   baseline, ResNet-50 / ViT-B at 224 px, batch 64, AMP, through
-   ``benchmark_suite.py full``; then the data pipeline's images/s per worker
-   (``benchmark_pipeline.py``), for the workers a GPU needs.
+3. **Pairs** (CUDA without ``--quick``, or ``--pairs``): each method against
+   its mmpretrain baseline, ResNet-50 / ViT-B at 224 px, batch 64, AMP (on
+   CUDA), through ``benchmark_suite.py full``: step time, images/s, peak
+   memory; then each data pipeline's images/s per worker and the workers that
+   keep its pair's step fed (``benchmark_pipeline.py --step-ms``).
 
 Writes ``DIR/gpu_check.json`` (``environment``, ``rows``, ``pairs``,
 ``pipeline``) and ``DIR/gpu_check.md`` (tables for docs/en/benchmarks.md),
@@ -65,6 +66,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--batch', type=int, help='images per step (default: 8 cuda, 4 cpu)')
     parser.add_argument('--pair-batch', type=int, default=64, help='batch of the pairs')
     parser.add_argument('--configs', nargs='+', help='these configs instead of the default set')
+    parser.add_argument('--pairs', action='store_true',
+                        help='run the pairs and pipelines on the CPU too (slow; without AMP)')
     args = parser.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('gpu_check.py: --device cuda, but torch sees no CUDA device '
@@ -227,41 +230,57 @@ def run_steps(args: argparse.Namespace, data_root: str, deadline: float) -> List
     return rows
 
 
-def run_pairs(args: argparse.Namespace, data_root: str, deadline: float) -> Dict:
-    """benchmark_suite.py full (then benchmark_pipeline.py) within the budget left."""
-    result = dict(pairs_markdown='', pipeline=None)
-    left = deadline - time.time()
-    if left < 60:
-        result['pairs_markdown'] = 'skipped: --budget-s spent'
-        return result
-    out = osp.join(args.out, 'pairs')
-    command = [sys.executable, osp.join(HERE, 'benchmark_suite.py'), 'full', '--full-batch',
-               str(args.pair_batch), '--amp', '--data-root', data_root, '--out', out]
+def _pair_step_ms(pairs: List[Dict], config: str) -> Optional[float]:
+    """The median step (ms) that the pairs measured for ``config``, if any."""
+    for figures in pairs:
+        for row in figures.get('rows', []):
+            if row.get('config') == osp.basename(config):
+                return row['step_s']['median'] * 1e3
+    return None
+
+
+def _run_within(command: List[str], deadline: float) -> str:
+    """A tool's stdout, stopped (and said so) when the budget runs out."""
     print('$', ' '.join(command), flush=True)
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=left)
-        result['pairs_markdown'] = proc.stdout
+        proc = subprocess.run(command, capture_output=True, text=True,
+                              timeout=max(deadline - time.time(), 1))
+        out = proc.stdout
         if proc.returncode:
-            result['pairs_markdown'] += f'\n(exit {proc.returncode}: {proc.stderr[-1500:]})'
+            out += f'\n(exit {proc.returncode}: {proc.stderr[-1500:]})'
+        return out
     except subprocess.TimeoutExpired as err:
-        result['pairs_markdown'] = (err.stdout or b'').decode() if isinstance(
-            err.stdout, bytes) else (err.stdout or '')
-        result['pairs_markdown'] += '\n(stopped: --budget-s spent)'
+        out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or '')
+        return out + '\n(stopped: --budget-s spent)'
+
+
+def run_pairs(args: argparse.Namespace, data_root: str, deadline: float) -> Dict:
+    """benchmark_suite.py full, then benchmark_pipeline.py for the data pipelines
+    with each config's step time from the pairs (the workers that keep it fed),
+    within the budget left."""
+    if deadline - time.time() < 60:
+        return dict(pairs_markdown='skipped: --budget-s spent', pairs=[], pipeline=[])
+    out = osp.join(args.out, 'pairs')
+    result = dict(pairs_markdown=_run_within(
+        [sys.executable, osp.join(HERE, 'benchmark_suite.py'), 'full', '--full-batch',
+         str(args.pair_batch), *(['--amp'] if args.device == 'cuda' else []), '--data-root',
+         data_root, '--out', out], deadline))
     result['pairs'] = [json.load(open(f)) for f in sorted(glob.glob(osp.join(out, '*.json')))]
-    left = deadline - time.time()
-    if left > 30:
-        pipeline_json = osp.join(args.out, 'pipeline.json')
-        command = [sys.executable, osp.join(HERE, 'benchmark_pipeline.py'),
-                   *[osp.join(REPO_ROOT, 'configs', c) for c in PIPELINE_CONFIGS],
-                   '--data-root', data_root, '--num', '32', '--json', pipeline_json]
-        print('$', ' '.join(command), flush=True)
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=left)
-            result['pipeline_markdown'] = proc.stdout
-            if osp.isfile(pipeline_json):
-                result['pipeline'] = json.load(open(pipeline_json))
-        except subprocess.TimeoutExpired:
-            result['pipeline_markdown'] = '(stopped: --budget-s spent)'
+    result['pipeline'], markdowns = [], []
+    for config in PIPELINE_CONFIGS:
+        if deadline - time.time() < 20:
+            markdowns.append(f'{config}: skipped, --budget-s spent')
+            continue
+        figures = osp.join(args.out, f'pipeline_{osp.basename(config)[:-3]}.json')
+        step_ms = _pair_step_ms(result['pairs'], config)
+        markdowns.append(_run_within(
+            [sys.executable, osp.join(HERE, 'benchmark_pipeline.py'),
+             osp.join(REPO_ROOT, 'configs', config), '--data-root', data_root, '--num', '32',
+             '--batch', str(args.pair_batch), '--json', figures]
+            + (['--step-ms', f'{step_ms:.1f}'] if step_ms else []), deadline))
+        if osp.isfile(figures):
+            result['pipeline'] += json.load(open(figures))
+    result['pipeline_markdown'] = '\n'.join(markdowns)
     return result
 
 
@@ -305,10 +324,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         generate(data_root, SceneConfig(num_train=max(2 * args.batch, 24), num_val=8,
                                         image_size=96), verbose=False)
     rows = run_steps(args, data_root, deadline)
-    pairs = run_pairs(args, data_root, deadline) if args.device == 'cuda' and not args.quick \
-        else {}
+    pairs = run_pairs(args, data_root, deadline) if args.pairs or (
+        args.device == 'cuda' and not args.quick) else {}
     report = dict(environment=env, rows=rows, pairs=pairs.get('pairs', []),
-                  pipeline=pairs.get('pipeline'), seconds=round(time.time() - start, 1),
+                  pipeline=pairs.get('pipeline', []), seconds=round(time.time() - start, 1),
                   command='python tools/analysis_tools/gpu_check.py ' + ' '.join(
                       sys.argv[1:] if argv is None else argv))
     with open(osp.join(args.out, 'gpu_check.json'), 'w') as f:
