@@ -232,7 +232,8 @@ def test_every_pretraining_config_steps_in_fp32_and_under_bf16_autocast(path, sy
     from mmengine.registry import init_default_scope
 
     from mmssl_ext.utils import register_all_modules
-    from mmssl_ext.utils.benchmark import build_for_training, checked_step, one_batch
+    from mmssl_ext.utils.benchmark import (build_for_training, checked_step, drop_remote_init,
+                                           one_batch)
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     bench = _tool_module('benchmark_train')
@@ -242,7 +243,7 @@ def test_every_pretraining_config_steps_in_fp32_and_under_bf16_autocast(path, sy
     # Weights that the config downloads at initialisation (BEiT's DALL-E
     # tokenizer) are not fetched: CI has no network. The part stays randomly
     # initialised, which changes the targets' values, not the step.
-    remote = _drop_remote_pretrained(cfg.model)
+    remote = drop_remote_init(cfg.model)
     assert bool(remote) == ('beit' in osp.basename(path)), remote
     assert cfg.train_dataloader.batch_size == 4
     assert 'AmpOptimWrapper' not in str(cfg.optim_wrapper.type)  # fp32 on the CPU
@@ -263,22 +264,6 @@ def test_every_pretraining_config_steps_in_fp32_and_under_bf16_autocast(path, sy
     assert amp_finite and all(math.isfinite(v) for v in amp_losses.values()), amp_losses
     assert amp_losses['loss'] == pytest.approx(losses['loss'], rel=AMP_LOSS_RTOL,
                                                abs=AMP_LOSS_ATOL), (losses, amp_losses)
-
-
-def _drop_remote_pretrained(node, where='model') -> list:
-    """Set to None every ``init_cfg`` that loads weights from a URL; their paths."""
-    found = []
-    if isinstance(node, dict):
-        init = node.get('init_cfg')
-        if isinstance(init, dict) and str(init.get('checkpoint', '')).startswith('http'):
-            node['init_cfg'] = None
-            found.append(where)
-        for key, value in node.items():
-            found += _drop_remote_pretrained(value, f'{where}.{key}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            found += _drop_remote_pretrained(value, f'{where}.{i}')
-    return found
 
 
 def test_pipeline_benchmark_times_the_start_of_an_epoch(synthetic_root, subprocess_env, tmp_path):

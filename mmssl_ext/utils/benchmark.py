@@ -29,6 +29,25 @@ def pretraining_configs(config_dir: str) -> List[str]:
             if not {'_base_', 'benchmarks'} & set(osp.relpath(c, config_dir).split(osp.sep))]
 
 
+def drop_remote_init(node, where: str = 'model') -> List[str]:
+    """Set to None, in place, every ``init_cfg`` of a model config that loads
+    weights from a URL (BEiT's DALL-E tokenizer), for machines without network:
+    the part stays randomly initialised, which changes its outputs' values, not
+    the step. Returns the dotted paths of the parts changed."""
+    found = []
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and str(init.get('checkpoint', '')).startswith('http'):
+            node['init_cfg'] = None
+            found.append(where)
+        for key, value in node.items():
+            found += drop_remote_init(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            found += drop_remote_init(value, f'{where}.{i}')
+    return found
+
+
 def load_config(path: str) -> Config:
     """A config file, or ``package::path`` of an installed OpenMMLab package
     (``mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py``)."""

@@ -119,25 +119,12 @@ def default_configs(quick: bool) -> List[str]:
 
 
 def _prepared(path: str, args: argparse.Namespace, data_root: str, bench):
+    from mmssl_ext.utils.benchmark import drop_remote_init
     bench_args = bench.parse_args([path, '--device', args.device, '--batch', str(args.batch),
                                    '--synthetic-data', '--data-root', data_root])
     cfg = bench.prepare_config(path, {}, bench_args, fast_paths=False)
-    _drop_remote_init(cfg.model)
+    drop_remote_init(cfg.model)  # no network on the machine, perhaps
     return cfg
-
-
-def _drop_remote_init(node) -> None:
-    """No download at initialisation (BEiT's DALL-E tokenizer): the machine may
-    have no network; the part stays randomly initialised."""
-    if isinstance(node, dict):
-        init = node.get('init_cfg')
-        if isinstance(init, dict) and str(init.get('checkpoint', '')).startswith('http'):
-            node['init_cfg'] = None
-        for value in node.values():
-            _drop_remote_init(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _drop_remote_init(value)
 
 
 def step_row(path: str, mode: str, cfg, data: dict, device: str) -> Dict:
