@@ -7,34 +7,29 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from .conftest import REPO_ROOT, SMALL_CONFIG
+from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options
 
 
-def _labelled(root, split, pipeline_size=64):
+def _labelled(root, split, pipeline_size=64, indices=None):
     return dict(
         batch_size=16, num_workers=0,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
         dataset=dict(type='CustomDataset', data_root=root, ann_file=f'{split}.txt',
-                     data_prefix='',
+                     data_prefix='', indices=indices,
                      pipeline=[dict(type='LoadImageFromFile'),
                                dict(type='Resize', scale=(pipeline_size, pipeline_size)),
                                dict(type='PackInputs')]))
 
 
-def test_knn_monitor_logs_knn_and_linear_to_the_visualizer(tmp_path, synthetic_root):
+def test_knn_monitor_logs_knn_and_linear_to_the_visualizer(
+        tmp_path, synthetic_root, small_run_options):
     from mmengine.runner import Runner
 
     from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(SMALL_CONFIG)
-    cfg.work_dir = str(tmp_path)
-    cfg.train_dataloader.dataset.data_root = synthetic_root
-    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
-    cfg.model.queue_len = 64
-    cfg.train_cfg.max_iters = 3
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint.interval = 100
+    cfg = config_with_options(SMALL_CONFIG, small_run_options + [
+        'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=100'], tmp_path)
     cfg.custom_hooks = [dict(type='KNNMonitorHook', interval=2, linear=True,
                              train_dataloader=_labelled(synthetic_root, 'train'),
                              val_dataloader=_labelled(synthetic_root, 'val'))]
@@ -80,6 +75,63 @@ def test_knn_monitor_refuses_a_bad_interval():
     from mmssl_ext.engine import KNNMonitorHook
     with pytest.raises(ValueError, match='interval'):
         KNNMonitorHook(train_dataloader={}, val_dataloader={}, interval=0)
+
+
+def test_knn_monitor_on_two_processes_scores_what_one_process_scores(
+        tmp_path, synthetic_root, subprocess_env, small_run_options):
+    """``tools/dist_train.sh`` with 2 gloo processes against ``tools/train.py``
+    on the same seed: the hook's figures before the first step (the same
+    initial weights) are equal. The splits have odd sizes (23 and 11
+    images), so the shards differ by one image and the gather trims padding;
+    before, rank 0 alone built its loaders, broadcasting a sampler seed the
+    other rank never joined, and the run hung."""
+    import random
+    import subprocess
+    import sys
+    cfg = config_with_options(SMALL_CONFIG, small_run_options + [
+        'train_cfg.max_iters=1', 'default_hooks.checkpoint.interval=100', 'randomness.seed=0',
+        'randomness.deterministic=False'])
+    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(
+        type='KNNMonitorHook', interval=100, linear=True, at_start=True, at_end=False,
+        chunk_size=4, train_dataloader=_labelled(synthetic_root, 'train', indices=23),
+        val_dataloader=_labelled(synthetic_root, 'val', indices=11))]
+    config = str(tmp_path / 'knn_monitor_two_processes.py')
+    cfg.dump(config)
+    tools = osp.join(REPO_ROOT, 'tools')
+    one = subprocess.run([sys.executable, osp.join(tools, 'train.py'), config, '--work-dir',
+                          str(tmp_path / 'one')], env=subprocess_env, capture_output=True,
+                         text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
+    two = subprocess.run(['bash', osp.join(tools, 'dist_train.sh'), config, '2', '--work-dir',
+                          str(tmp_path / 'two')], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert two.returncode == 0, (two.stdout + two.stderr)[-3000:]
+    figures = []
+    for run in ('one', 'two'):
+        scalars = [json.loads(line) for line in open(_find(str(tmp_path / run),
+                                                           'scalars.json'))]
+        [logged] = [s for s in scalars if 'knn/top1' in s]
+        assert logged['step'] == 0
+        figures.append((logged['knn/top1'], logged['linear/top1']))
+    assert figures[0] == pytest.approx(figures[1], abs=1e-6), figures
+
+
+def test_knn_predictions_do_not_depend_on_the_chunk_size():
+    from mmssl_ext.evaluation import knn_accuracy, knn_predictions
+    gen = torch.Generator().manual_seed(0)
+    train = torch.nn.functional.normalize(torch.randn(50, 8, generator=gen), dim=1)
+    test = torch.nn.functional.normalize(torch.randn(17, 8, generator=gen), dim=1)
+    labels = torch.randint(0, 4, (50, ), generator=gen)
+    whole = knn_predictions(train, labels, test, k=5, chunk_size=1000)
+    for chunk in (1, 3, 16):
+        assert torch.equal(knn_predictions(train, labels, test, k=5, chunk_size=chunk), whole)
+    # By hand: one train point per class on the axes, the test point nearest
+    # to class 2's; k = 1 votes for it alone.
+    axes = torch.eye(3)
+    query = torch.nn.functional.normalize(torch.tensor([[0.1, 0.2, 0.9]]), dim=1)
+    assert knn_predictions(axes, torch.tensor([0, 1, 2]), query, k=1).tolist() == [2]
+    assert knn_accuracy(axes, torch.tensor([0, 1, 2]), query, torch.tensor([2]), k=1) == 100.0
 
 
 def _find(root, name):

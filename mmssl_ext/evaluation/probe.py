@@ -158,29 +158,51 @@ def extract_features(backbone: nn.Module, crops: torch.Tensor, mean: Sequence[fl
     return [F.normalize(torch.cat(store), dim=1) for store in per_stage]
 
 
-def knn_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
-                 test_feats: torch.Tensor, test_labels: torch.Tensor, k: int = 20,
-                 temperature: float = 0.07) -> float:
-    """Weighted kNN top-1 accuracy (Wu et al. 2018, as used by DINO/MoCo evals).
+def knn_predictions(train_feats: torch.Tensor, train_labels: torch.Tensor,
+                    test_feats: torch.Tensor, k: int = 20, temperature: float = 0.07,
+                    chunk_size: int = 256) -> torch.Tensor:
+    """Weighted kNN labels (Wu et al. 2018, as used by DINO/MoCo evals).
 
     Each test feature votes with its ``k`` most cosine-similar train features,
-    each vote weighted by ``exp(similarity / temperature)``.
+    each vote weighted by ``exp(similarity / temperature)``. The similarity
+    matrix is built ``chunk_size`` test rows at a time: whole, a 50k-image
+    val split against 128k train features would be 25 GB.
+
+    Args:
+        train_feats, test_feats: (N, C) and (M, C), L2-normalised.
+        train_labels: (N,) int64.
+        chunk_size: test rows per similarity block (peak memory
+            ``chunk_size x N`` floats); the labels do not depend on it.
+
+    Returns:
+        (M,) int64 predicted labels.
+    """
+    k = min(k, len(train_feats))
+    num_classes = int(train_labels.max()) + 1  # a label never voted for cannot win
+    predictions = []
+    for rows in test_feats.split(chunk_size):
+        top_sim, top_idx = (rows @ train_feats.T).topk(k, dim=1)  # (m, k)
+        votes = torch.zeros(len(rows), num_classes, dtype=top_sim.dtype,
+                            device=top_sim.device)
+        votes.scatter_add_(1, train_labels[top_idx], (top_sim / temperature).exp())
+        predictions.append(votes.argmax(1))
+    if not predictions:
+        return torch.zeros(0, dtype=torch.long, device=test_feats.device)
+    return torch.cat(predictions)
+
+
+def knn_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
+                 test_feats: torch.Tensor, test_labels: torch.Tensor, k: int = 20,
+                 temperature: float = 0.07, chunk_size: int = 256) -> float:
+    """Weighted kNN top-1 accuracy in percent (:func:`knn_predictions`).
 
     Args:
         train_feats, test_feats: (N, C) and (M, C), L2-normalised.
         train_labels, test_labels: (N,), (M,) int64.
-
-    Returns:
-        Accuracy in percent.
     """
-    k = min(k, len(train_feats))
-    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    sim = test_feats @ train_feats.T  # (M, N)
-    top_sim, top_idx = sim.topk(k, dim=1)
-    weights = (top_sim / temperature).exp()  # (M, k)
-    votes = torch.zeros(len(test_feats), num_classes)
-    votes.scatter_add_(1, train_labels[top_idx], weights)
-    return (votes.argmax(1) == test_labels).float().mean().item() * 100
+    predictions = knn_predictions(train_feats, train_labels, test_feats, k, temperature,
+                                  chunk_size)
+    return (predictions == test_labels).float().mean().item() * 100
 
 
 def linear_probe_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
