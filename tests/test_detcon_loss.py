@@ -178,3 +178,75 @@ def test_negative_groups_gather_nothing_across_processes(tmp_path):
                           full['ids1'][r * 2:(r + 1) * 2], full['ids2'][r * 2:(r + 1) * 2], 0.2)
               for r in range(2)]
     assert abs(out['loss'].item() - sum(halves) / 2) < 1e-4
+
+
+@pytest.mark.parametrize('block_images', [1, 2, 5])
+def test_blocks_of_anchor_images_give_the_brute_force_value_and_the_whole_batch_gradients(
+        block_images):
+    """Blocks of 1, 2 (the last one short) and 5 anchor images of a 5-image
+    batch, checkpointed, against the brute-force loop and against the
+    gradients of the whole batch at once; DetCon_S's shared predictions and
+    targets included."""
+    gen = torch.Generator().manual_seed(7)
+    b, r, d = 5, 3, 4
+    leaves = [torch.randn(b, r, d, generator=gen, requires_grad=True) for _ in range(4)]
+    ids1, ids2 = (torch.randint(0, 3, (b, r), generator=gen) for _ in range(2))
+    expected = brute_force(*leaves, ids1, ids2, 0.2)
+    whole = DetConLoss(temperature=0.2, block_images=None)(*leaves, ids1, ids2)
+    whole_grads = torch.autograd.grad(whole, leaves)
+    blocked = DetConLoss(temperature=0.2, block_images=block_images)(*leaves, ids1, ids2)
+    assert abs(blocked.item() - expected) < 1e-4 * max(1.0, abs(expected))
+    for got, want in zip(torch.autograd.grad(blocked, leaves), whole_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    shared = leaves[:2]  # DetCon_S: targets are the predictions
+    whole = DetConLoss(block_images=None)(*shared, *shared, ids1, ids2)
+    blocked = DetConLoss(block_images=block_images)(*shared, *shared, ids1, ids2)
+    torch.testing.assert_close(blocked, whole)
+    for got, want in zip(torch.autograd.grad(blocked, shared),
+                         torch.autograd.grad(whole, shared)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_blocks_keep_only_their_inputs_for_the_backward():
+    """What autograd saves for the backward, whole batch against blocks: the
+    (B, R, 2 B R) logits and their softmax are not kept with blocks."""
+    from mmssl_ext.utils.benchmark import count_saved_activations
+    b, r, d = 32, 16, 8
+    leaves = [torch.randn(b, r, d, requires_grad=True) for _ in range(4)]
+    ids = torch.randint(0, 8, (b, r))
+    saved = {}
+    for block in (None, 4):
+        with count_saved_activations() as storages:
+            DetConLoss(block_images=block)(*leaves, ids, ids)
+        saved[block] = sum(storages.values())
+    logits_bytes = b * r * 2 * b * r * 4  # one fp32 logits tensor of one direction
+    assert saved[None] > 2 * logits_bytes
+    assert saved[4] < logits_bytes / 4
+    with pytest.raises(ValueError, match='block_images'):
+        DetConLoss(block_images=0)
+
+
+def test_the_memory_benchmark_measures_less_saved_with_blocks_and_the_same_loss(capsys):
+    """``detcon_loss_memory`` (behind tools/analysis_tools/benchmark_detcon_loss.py):
+    8 images against 16 gathered, 16 masks. Whole: at least the two logits
+    tensors and their log-softmax kept per direction (the unit is computed by
+    hand: 8 x 16 x 2 x 16 x 16 x 4 bytes); blocks of 2: only their inputs."""
+    import importlib.util
+    import os.path as osp
+
+    from mmssl_ext.utils.benchmark import detcon_loss_memory
+
+    from .conftest import REPO_ROOT
+    whole = detcon_loss_memory(8, 16, masks=16, dim=32, block_images=None)
+    blocks = detcon_loss_memory(8, 16, masks=16, dim=32, block_images=2)
+    assert whole['logits_mib'] == pytest.approx(8 * 16 * 2 * 16 * 16 * 4 / 2**20)
+    assert whole['saved_mib'] > 4 * whole['logits_mib']
+    assert blocks['saved_mib'] < whole['logits_mib']
+    assert blocks['loss'] == pytest.approx(whole['loss'], rel=1e-6)
+    assert whole['peak_mib'] is None and whole['ms'] > 0  # peak: CUDA only
+    tool = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark_detcon_loss.py')
+    spec = importlib.util.spec_from_file_location('benchmark_detcon_loss', tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(['--images', '4', '--processes', '2', '--blocks', '0', '2']) == 0
+    assert capsys.readouterr().out.count('\n| 4 | 8 |') == 2

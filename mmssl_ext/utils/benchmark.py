@@ -183,6 +183,26 @@ def checked_step(model: nn.Module, optim_wrapper, data: dict,
     return {key: float(value) for key, value in log.items()}, bool(finite) and all(finite)
 
 
+@torch.no_grad()
+def forward_losses(model: nn.Module, data: dict, channels_last: bool = False,
+                   seed: int = 0) -> Dict[str, float]:
+    """The losses of a training step's forward pass alone (train mode, no
+    graph, nothing updated but what the forward writes: queues, BN statistics).
+
+    Seeded as :func:`checked_step` seeds, so that its loss is the one the
+    step of a copy of the model on the same batch computes before updating:
+    a memory-format check then costs one forward, not a second step.
+    """
+    from mmssl_ext.engine.hooks.channels_last import ChannelsLastHook
+    from mmssl_ext.engine.hooks.iteration_seed import seed_everything
+    if channels_last:
+        ChannelsLastHook.convert(model)
+    seed_everything(seed)
+    batch = model.data_preprocessor(data, True)
+    _, log = model.parse_losses(model(**batch, mode='loss'))
+    return {key: float(value) for key, value in log.items()}
+
+
 class _Encoder(nn.Module):
     """backbone (+ neck when it maps feature maps, as MaskCo's MPH) for MAC counting."""
 
@@ -285,3 +305,54 @@ def spread(values: Sequence[float]) -> Dict[str, float]:
         q1 = q3 = values[0]
     return dict(median=statistics.median(values), q1=q1, q3=q3, min=values[0], max=values[-1],
                 n=len(values))
+
+
+def detcon_loss_memory(images: int, gathered: int, masks: int = 16, dim: int = 256,
+                       block_images: Optional[int] = None, device: str = 'cpu',
+                       seed: int = 0) -> Dict[str, Optional[float]]:
+    """Measure one forward and backward of ``DetConLoss`` on one process.
+
+    The process holds ``images`` images of ``masks`` predictions each; the
+    targets are those of ``gathered`` images (the batch gathered across
+    processes: 16 x 256 = 4096 in the shipped DetCon recipes), stand-ins for
+    the all-gather so that a single process measures a multi-GPU batch.
+
+    Returns:
+        ``saved_mib``: what autograd keeps for the backward
+        (:func:`count_saved_activations`); ``logits_mib``: one fp32 logits
+        tensor of one direction, ``images x masks x 2 gathered x masks``, the
+        unit of the loss's memory; ``peak_mib``: the peak allocated during
+        forward and backward (CUDA only, else None); ``ms``: the wall time of
+        both; ``loss``: the value (equal across ``block_images``).
+    """
+    import time
+
+    import torch.nn.functional as F
+
+    from mmssl_ext.models.losses import DetConLoss
+    gen = torch.Generator().manual_seed(seed)
+
+    def unit(*shape, grad=False):
+        x = F.normalize(torch.randn(*shape, generator=gen), dim=-1).to(device)
+        return x.requires_grad_(grad)
+
+    pred1, pred2 = unit(images, masks, dim, grad=True), unit(images, masks, dim, grad=True)
+    target1, target2 = unit(gathered, masks, dim), unit(gathered, masks, dim)
+    ids = [torch.randint(0, masks, (images, masks), generator=gen).to(device) for _ in range(2)]
+    loss_fn = DetConLoss(block_images=block_images)
+    if device == 'cuda':
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    start = time.perf_counter()
+    with count_saved_activations() as storages:
+        loss = loss_fn._both_directions(pred1, pred2, target1, target2, *ids, 0)
+    loss.backward()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    ms = (time.perf_counter() - start) * 1e3
+    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device == 'cuda' else None
+    return dict(images=images, gathered=gathered, masks=masks, block_images=block_images,
+                saved_mib=sum(storages.values()) / 2**20,
+                logits_mib=images * masks * 2 * gathered * masks * 4 / 2**20,
+                peak_mib=peak, ms=ms, loss=float(loss.detach()))

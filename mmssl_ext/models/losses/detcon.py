@@ -5,6 +5,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from mmssl_ext.models.utils.gather import gather_with_grad
 from mmssl_ext.registry import MODELS
@@ -14,18 +15,21 @@ from mmssl_ext.registry import MODELS
 _EXCLUDED = 1e9
 
 
-def _one_direction(pred: torch.Tensor, ids: torch.Tensor, other_targets: torch.Tensor,
-                   other_ids: torch.Tensor, same_view_targets: torch.Tensor,
-                   first_image: int, temperature: float) -> torch.Tensor:
-    """Loss of the predictions of one view.
+def _anchor_loss_sum(pred: torch.Tensor, ids: torch.Tensor, other_targets: torch.Tensor,
+                     other_ids: torch.Tensor, same_view_targets: torch.Tensor,
+                     first_image: int, temperature: float) -> torch.Tensor:
+    """Summed loss of the predictions of one view (a block of its images).
 
     Args:
         pred: (B, R, D) unit predictions of this view, local images.
         ids: (B, R) their mask ids.
         other_targets: (B_all, R, D) unit targets of the other view, all processes.
-        other_ids: (B, R) mask ids of the other view, local images.
+        other_ids: (B, R) mask ids of the other view, the images of ``pred``.
         same_view_targets: (B_all, R, D) unit targets of this view, all processes.
-        first_image: index of the first local image in the gathered batch.
+        first_image: index in the gathered batch of the first image of ``pred``.
+
+    Returns:
+        The 0-d sum over the B x R anchors of their weighted losses.
     """
     b, r, _ = pred.shape
     b_all = other_targets.shape[0]
@@ -52,7 +56,39 @@ def _one_direction(pred: torch.Tensor, ids: torch.Tensor, other_targets: torch.T
     repeats = same_id_self.sum(dim=(2, 3))
     weights = (num_positives[..., 0] > 0).to(pred.dtype) / repeats
     per_anchor = -(labels * F.log_softmax(logits, dim=2)).sum(dim=2)
-    return (weights * per_anchor).mean()
+    return (weights * per_anchor).sum()
+
+
+def _one_direction(pred: torch.Tensor, ids: torch.Tensor, other_targets: torch.Tensor,
+                   other_ids: torch.Tensor, same_view_targets: torch.Tensor,
+                   first_image: int, temperature: float,
+                   block_images: Optional[int] = None) -> torch.Tensor:
+    """Mean loss of the predictions of one view (arguments of
+    :func:`_anchor_loss_sum`), ``block_images`` anchor images at a time.
+
+    A block's logits are (block, R, 2 B_all R): at 16 x 256 images with 16
+    masks, 8 MiB per anchor image and tensor, 2 GiB for a process's 256
+    images, several such tensors being saved for the backward. Blocks run
+    under activation checkpointing: only a block's inputs are kept, and its
+    logits are rebuilt during the backward, one block at a time, so the peak
+    is that of one block. The values and gradients are those of the whole
+    batch at once (up to the order of the float sums).
+    """
+    b = pred.shape[0]
+    if block_images is None or block_images >= b:
+        total = _anchor_loss_sum(pred, ids, other_targets, other_ids, same_view_targets,
+                                 first_image, temperature)
+        return total / (b * pred.shape[1])
+    sums = []
+    for start in range(0, b, block_images):
+        rows = slice(start, start + block_images)
+        args = (pred[rows], ids[rows], other_targets, other_ids[rows], same_view_targets,
+                first_image + start, temperature)
+        if torch.is_grad_enabled():
+            sums.append(checkpoint(_anchor_loss_sum, *args, use_reentrant=False))
+        else:
+            sums.append(_anchor_loss_sum(*args))
+    return torch.stack(sums).sum() / (b * pred.shape[1])
 
 
 @MODELS.register_module()
@@ -82,15 +118,26 @@ class DetConLoss(nn.Module):
             default) contrasts with the batch gathered across processes.
             (Not the official ``local_negatives`` flag, which counts the same
             image's other masks as negatives, as this loss always does.)
+        block_images (int, optional): compute the loss over blocks of this
+            many anchor images of a process, each recomputed in the backward
+            (activation checkpointing): the same values and gradients with
+            the peak memory of one block, for one more forward pass of the
+            loss (not of the network). None computes the whole batch at
+            once. Defaults to 32 (256 MiB of fp32 logits per block and
+            tensor at a 4096-image global batch with 16 masks per view).
     """
 
     def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0,
-                 negative_group_size: Optional[int] = None) -> None:
+                 negative_group_size: Optional[int] = None,
+                 block_images: Optional[int] = 32) -> None:
         super().__init__()
         if negative_group_size is not None and negative_group_size < 1:
             raise ValueError(f'negative_group_size must be >= 1, got {negative_group_size}')
         self.temperature, self.loss_weight = temperature, loss_weight
         self.negative_group_size = negative_group_size
+        if block_images is not None and block_images < 1:
+            raise ValueError(f'block_images must be >= 1 or None, got {block_images}')
+        self.block_images = block_images
 
     def forward(self, pred1: torch.Tensor, pred2: torch.Tensor, target1: torch.Tensor,
                 target2: torch.Tensor, ids1: torch.Tensor, ids2: torch.Tensor) -> torch.Tensor:
@@ -129,5 +176,6 @@ class DetConLoss(nn.Module):
     def _both_directions(self, pred1, pred2, target1, target2, ids1, ids2, first: int):
         """View 1 -> 2 plus view 2 -> 1; targets (B_all, R, D), images of
         ``pred*`` starting at ``first`` among them."""
-        return (_one_direction(pred1, ids1, target2, ids2, target1, first, self.temperature)
-                + _one_direction(pred2, ids2, target1, ids1, target2, first, self.temperature))
+        block, tau = self.block_images, self.temperature
+        return (_one_direction(pred1, ids1, target2, ids2, target1, first, tau, block)
+                + _one_direction(pred2, ids2, target1, ids1, target2, first, tau, block))
