@@ -12,6 +12,11 @@
 #   MMSSL_MMCV_OPS=0                   pretraining only: mmcv without its compiled ops
 #                                      (no 11-minute compilation; mmdet/mmseg transfer
 #                                      and the full test suite need the ops)
+#   MMSSL_MMCV_CUDA=auto|1|0           mmcv's ops with CUDA kernels: auto = when torch
+#                                      sees a GPU (then nvcc is needed); 1 = always (set
+#                                      TORCH_CUDA_ARCH_LIST without a GPU); 0 = CPU only
+#   MMSSL_INSTALL_PLAN=1               print which mmcv would be built and where it is
+#                                      cached, then stop (after steps 1-2)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,13 +32,15 @@ die() { printf '\033[31m[install] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 MMCV_OPS=${MMSSL_MMCV_OPS:-1}
 [[ "$MMCV_OPS" == 0 || "$MMCV_OPS" == 1 ]] || die "MMSSL_MMCV_OPS must be 0 or 1, not '$MMCV_OPS'"
+MMCV_CUDA=${MMSSL_MMCV_CUDA:-auto}
+[[ "$MMCV_CUDA" =~ ^(auto|0|1)$ ]] || die "MMSSL_MMCV_CUDA must be auto, 0 or 1, not '$MMCV_CUDA'"
 
-inputs_hash() {  # the mode is an input: switching it reinstalls mmcv
-    { cat "$0" constraints.txt setup.cfg setup.py; echo "mmcv-ops=$MMCV_OPS"; } \
-        | sha256sum | cut -c1-16
+inputs_hash() {  # the modes and the GPUs are inputs: a change reinstalls mmcv
+    { cat "$0" constraints.txt setup.cfg setup.py; echo "mmcv-ops=$MMCV_OPS mmcv-cuda=$MMCV_CUDA"
+      nvidia-smi -L 2>/dev/null || true; } | sha256sum | cut -c1-16
 }
 
-if [[ -f "$STAMP" && -z "${MMSSL_FORCE_INSTALL:-}" && "$(cat "$STAMP")" == "$(inputs_hash)" ]] \
+if [[ -f "$STAMP" && -z "${MMSSL_FORCE_INSTALL:-}${MMSSL_INSTALL_PLAN:-}" && "$(cat "$STAMP")" == "$(inputs_hash)" ]] \
         && [[ -e mmssl_ext/.mim/configs ]]; then
     say "up to date ($VENV); MMSSL_FORCE_INSTALL=1 to reinstall"
     exit 0
@@ -67,16 +74,44 @@ PIP=("$VENV_PY" -m pip)
 pip_install() { "${PIPS[@]}" install -c "$CONSTRAINTS" "$@"; }
 PIPS=("${PIP[@]}")
 
-say "step 1/5: build tools (pip<25 and setuptools>=77,<80, see constraints.txt)"
-pip_install -q "pip>=23,<25" "setuptools>=77,<80" wheel ninja
+if [[ -n "${MMSSL_INSTALL_PLAN:-}" ]]; then  # the plan reads the installed torch
+    "$VENV_PY" -c 'import torch' 2>/dev/null || die "MMSSL_INSTALL_PLAN=1 needs $VENV with torch: make install first"
+else
+    say "step 1/5: build tools (pip<25 and setuptools>=77,<80, see constraints.txt)"
+    pip_install -q "pip>=23,<25" "setuptools>=77,<80" wheel ninja
 
-say "step 2/5: torch 2.13.0 + torchvision 0.28.0 from the registry (a few GB the first time)"
-pip_install -q torch==2.13.0 torchvision==0.28.0
-"$VENV/bin/python" -c 'import torch, torchvision; print("[install]   torch", torch.__version__, "torchvision", torchvision.__version__)' \
-    || die "torch/torchvision do not import together: is a CPU-only torch installed? (MMSSL_FORCE_INSTALL=1 after removing $VENV)"
+    say "step 2/5: torch 2.13.0 + torchvision 0.28.0 from the registry (a few GB the first time)"
+    pip_install -q torch==2.13.0 torchvision==0.28.0
+    "$VENV/bin/python" -c 'import torch, torchvision; print("[install]   torch", torch.__version__, "torchvision", torchvision.__version__)' \
+        || die "torch/torchvision do not import together: is a CPU-only torch installed? (MMSSL_FORCE_INSTALL=1 after removing $VENV)"
+fi
 
 TORCH_VER=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
 MMCV_CACHE="$WHEEL_CACHE/torch-$TORCH_VER-py$PYVER"
+# mmcv's kernels for the GPUs here (mmdet/mmseg need them on CUDA tensors), or
+# for the CPU. A CUDA build is cached under its CUDA version and architectures,
+# so that machines sharing the cache never take the other kind of build; the
+# CPU build keeps the plain name.
+TORCH_CUDA=$("$VENV_PY" -c 'import torch; print(torch.version.cuda or "")')
+GPU_ARCHS=$("$VENV_PY" -c 'import torch; print(";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})) if torch.cuda.is_available() else "")' 2>/dev/null || true)
+MMCV_BUILD_ENV=(CUDA_VISIBLE_DEVICES="")  # a CPU build, even beside a GPU
+WANT_CUDA=0
+if [[ "$MMCV_OPS" == 1 && ( "$MMCV_CUDA" == 1 || ( "$MMCV_CUDA" == auto && -n "$GPU_ARCHS" ) ) ]]; then
+    [[ -n "$TORCH_CUDA" ]] || die "mmcv with CUDA kernels needs a CUDA build of torch; this one is $TORCH_VER for the CPU (or MMSSL_MMCV_CUDA=0)"
+    ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$GPU_ARCHS}
+    [[ -n "$ARCH_LIST" ]] || die "MMSSL_MMCV_CUDA=1 without a GPU: set TORCH_CUDA_ARCH_LIST (e.g. '8.0;9.0')"
+    command -v nvcc >/dev/null 2>&1 || [[ -n "${MMSSL_INSTALL_PLAN:-}" ]] \
+        || die "mmcv's CUDA kernels are compiled with nvcc, which is not on PATH: install the CUDA toolkit $TORCH_CUDA (torch's), or MMSSL_MMCV_CUDA=0 for CPU-only ops (no mmdet/mmseg on GPUs)"
+    WANT_CUDA=1
+    MMCV_CACHE="$MMCV_CACHE-cu${TORCH_CUDA//./}-sm$(echo "$ARCH_LIST" | tr -c '0-9\n' _)"
+    MMCV_BUILD_ENV=(FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$ARCH_LIST")
+fi
+if [[ -n "${MMSSL_INSTALL_PLAN:-}" ]]; then
+    if [[ "$MMCV_OPS" == 0 ]]; then say "plan: mmcv-lite 2.1.0 (no compiled ops)"
+    elif [[ "$WANT_CUDA" == 1 ]]; then say "plan: mmcv 2.1.0 with CUDA $TORCH_CUDA kernels for sm $ARCH_LIST, cached in $MMCV_CACHE"
+    else say "plan: mmcv 2.1.0 with CPU kernels, cached in $MMCV_CACHE"; fi
+    exit 0
+fi
 mkdir -p "$MMCV_CACHE"
 if [[ "$MMCV_OPS" == 0 ]]; then
     # mmcv-lite: OpenMMLab's build of mmcv without its compiled ops (a pure
@@ -85,12 +120,12 @@ if [[ "$MMCV_OPS" == 0 ]]; then
     say "step 3/5: mmcv-lite 2.1.0 (MMSSL_MMCV_OPS=0: mmcv without compiled ops, pretraining only)"
     "${PIP[@]}" uninstall -q -y mmcv mmcv-lite >/dev/null 2>&1 || true
     pip_install -q mmcv-lite==2.1.0
-elif ! "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
+elif ! WANT_CUDA=$WANT_CUDA "$VENV/bin/python" -c 'import mmcv, mmcv.ops, os; assert mmcv.__version__ == "2.1.0"; assert os.environ["WANT_CUDA"] == "0" or mmcv.ops.get_compiling_cuda_version() != "not available"' 2>/dev/null; then
     say "step 3/5: mmcv 2.1.0 with ops (built from source once, then from $WHEEL_CACHE)"
     if ! ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
         say "  compiling mmcv 2.1.0 (about 11 minutes on 2 cores; cached afterwards)"
-        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel --no-build-isolation \
-            --no-deps mmcv==2.1.0 -w "$MMCV_CACHE"
+        env "${MMCV_BUILD_ENV[@]}" MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+            "${PIP[@]}" wheel --no-build-isolation --no-deps mmcv==2.1.0 -w "$MMCV_CACHE"
     fi
     "${PIP[@]}" uninstall -q -y mmcv mmcv-lite >/dev/null 2>&1 || true  # as above
     pip_install -q "$(ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl | head -n1)"
@@ -126,7 +161,7 @@ say "step 5/5: mmssl_ext (editable; setup.py links .mim/{configs,tools,model-ind
 pip_install -q --no-build-isolation --no-use-pep517 $([[ "$MMCV_OPS" == 0 ]] && echo --no-deps) -e .
 
 # From outside the repo, as `mim train` is run by users.
-(cd / && PYTHONWARNINGS=ignore MMSSL_MMCV_OPS="$MMCV_OPS" "$VENV_PY" - <<'EOF') || die "the installed stack does not import; see the traceback above"
+(cd / && PYTHONWARNINGS=ignore MMSSL_MMCV_OPS="$MMCV_OPS" WANT_CUDA="$WANT_CUDA" "$VENV_PY" - <<'EOF') || die "the installed stack does not import; see the traceback above"
 import os
 import mmcv, mmengine, mmpretrain, mmdet, mmseg, skimage, mmssl_ext
 import mmpretrain.models  # its import-time dependencies
@@ -134,6 +169,13 @@ from mmssl_ext.utils import register_all_modules
 register_all_modules(init_default_scope=False)  # every pretraining module imports
 if os.environ['MMSSL_MMCV_OPS'] == '1':
     import mmcv.ops, mmdet.models, mmseg.models  # transfer: mmcv's compiled ops
+    import torch
+    compiled = mmcv.ops.get_compiling_cuda_version()
+    if os.environ['WANT_CUDA'] == '1':  # a CPU-only build would fail on CUDA tensors in mmdet
+        assert compiled == torch.version.cuda, (
+            f'mmcv ops compiled for CUDA {compiled!r}, torch has CUDA {torch.version.cuda}')
+    print('[install]   mmcv ops:', 'CPU only' if compiled == 'not available' else
+          f'CUDA {compiled} kernels')
 else:
     import importlib.util
     assert importlib.util.find_spec('mmcv._ext') is None, 'MMSSL_MMCV_OPS=0, yet mmcv has ops'
