@@ -7,6 +7,17 @@ import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SMALL_CONFIG = osp.join(REPO_ROOT, 'configs', 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py')
+# The small synthetic config of each of our methods (DiLo's on MoCo v2).
+OUR_SYNTHETIC_CONFIGS = [
+    'maskco/maskco_r18_1xb32-600i_synthetic.py',
+    'detcon/detcon-s_r18_1xb32-600i_synthetic.py',
+    'detcon/detcon-b_r18_1xb32-600i_synthetic.py',
+    'ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py',
+    'nnclr/nnclr_r18_1xb32-600i_synthetic.py',
+    'dino/dino_r18_1xb32-600i_synthetic.py',
+    'looc/looc_r18_1xb32-600i_synthetic.py',
+    'dilo/dilo-mocov2_r18_1xb32-600i_synthetic.py',
+]
 
 
 def pytest_configure(config):

@@ -18,8 +18,8 @@ def _configs(*names):
 
 
 @pytest.mark.slow
-def test_train_benchmark_alternates_a_config_with_its_baseline(synthetic_root, subprocess_env,
-                                                                tmp_path):
+def test_train_benchmark_alternates_a_config_with_its_baseline(
+        synthetic_root, subprocess_env, tmp_path):
     maskco, mocov2 = _configs('maskco/maskco_r18_1xb32-600i_synthetic.py',
                               'mocov2/mocov2_r18_1xb32-600i_synthetic.py')
     out = tmp_path / 'figures.json'
@@ -97,7 +97,7 @@ def test_pipeline_benchmark_times_each_transform(synthetic_root, subprocess_env,
     rows = json.loads(out.read_text())
     assert list(rows[0]['transforms']) == ['LoadImageFromFile', 'MaskCoViews', 'PackInputs']
     assert list(rows[1]['transforms']) == ['LoadImageFromFile', 'LoadFHMasks', 'DetConViews',
-                                           'PackInputs']
+                                           'DetConCells', 'PackInputs']
     for row in rows:
         assert row['images_per_s_per_worker'] > 0 and row['loader_images_per_s']['1'] > 0
         # 2 images per 50 ms step = 40 images/s
@@ -209,18 +209,23 @@ def test_ccmim_analytic_ratio_at_vit_b():
 # rounding flips at initialisation (NNCLR's projections were then 0.85 cosine
 # apart): hence batch 4.
 AMP_LOSS_RTOL, AMP_LOSS_ATOL = 0.05, 0.02
+# Channels-last in fp32 against contiguous fp32: float-sum order only.
+CL_LOSS_RTOL = 1e-4
 
 
 @pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))
-def test_every_pretraining_config_steps_in_fp32_and_under_bf16_autocast(path, synthetic_root):
+def test_every_pretraining_config_steps_in_fp32_channels_last_and_under_bf16_autocast(
+        path, synthetic_root):
     """The harness prepares every pretraining config, makes a batch with its
     pipeline and runs one real training step (batch 4) with finite losses and
     gradients: the parts of a config fit together (a ViT-S config with a
     768-d backbone and 384-d heads built, and failed only here).
 
-    The AMP proxy: the same step of a copy of the model (same weights, batch
-    and random draws) under ``torch.autocast('cpu', dtype=torch.bfloat16)``
-    with channels-last weights has finite losses and gradients, and its loss
+    Channels-last: the forward pass of that step on a copy with channels-last
+    weights gives the fp32 loss within CL_LOSS_RTOL. The AMP proxy: the same step of a copy
+    of the model (same weights, batch and random draws) under
+    ``torch.autocast('cpu', dtype=torch.bfloat16)`` with channels-last
+    weights has finite losses and gradients, and its loss
     is within AMP_LOSS_RTOL/ATOL of the fp32 one: the closest a CPU can come to
     CUDA AMP, so that a dtype mismatch (mmcv's RoIAlign had no bf16 kernel)
     fails here before a GPU sees it."""
@@ -233,7 +238,7 @@ def test_every_pretraining_config_steps_in_fp32_and_under_bf16_autocast(path, sy
 
     from mmssl_ext.utils import register_all_modules
     from mmssl_ext.utils.benchmark import (build_for_training, checked_step, drop_remote_init,
-                                           one_batch)
+                                           forward_losses, one_batch)
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     bench = _tool_module('benchmark_train')
@@ -255,10 +260,17 @@ def test_every_pretraining_config_steps_in_fp32_and_under_bf16_autocast(path, sy
     assert all(v.shape[0] == 4 and v.shape[1] == 3 for v in views)
     MessageHub.get_current_instance().update_info('max_iters', 100)  # BYOL's CosineEMA
     model, optim_wrapper = build_for_training(cfg, 'cpu')
-    amp_model = copy.deepcopy(model)
+    amp_model, cl_model = copy.deepcopy(model), copy.deepcopy(model)
     amp_wrapper = build_optim_wrapper(amp_model, copy.deepcopy(cfg.optim_wrapper))
     losses, finite = checked_step(model, optim_wrapper, copy.deepcopy(data))
     assert finite and all(math.isfinite(v) for v in losses.values()), losses
+    # Channels-last alone changes the memory layout, not the maths: the same
+    # loss up to the order of float sums (mmcv's RoIAlign, which read any
+    # input as NCHW memory, moved MaskCo's loss by 1.6% here). The forward
+    # of the step is enough: its loss is computed before the update.
+    cl_losses = forward_losses(cl_model, copy.deepcopy(data), channels_last=True)
+    assert cl_losses['loss'] == pytest.approx(losses['loss'], rel=CL_LOSS_RTOL, abs=1e-5), (
+        losses, cl_losses)
     amp_losses, amp_finite = checked_step(amp_model, amp_wrapper, data, torch.bfloat16,
                                           channels_last=True)
     assert amp_finite and all(math.isfinite(v) for v in amp_losses.values()), amp_losses
@@ -298,8 +310,8 @@ def test_suite_row_shows_the_ratio_to_the_reference_row():
 
 
 @pytest.mark.slow
-def test_reliability_benchmark_times_the_step_with_and_without_the_hooks(synthetic_root,
-                                                                          subprocess_env):
+def test_reliability_benchmark_times_the_step_with_and_without_the_hooks(
+        synthetic_root, subprocess_env):
     config, = _configs('maskco/maskco_r18_1xb32-600i_synthetic.py')
     proc = subprocess.run(
         [sys.executable, osp.join(TOOLS, 'benchmark_reliability.py'), config, '--batch', '4',
@@ -337,6 +349,18 @@ def test_gpu_check_runs_every_method_in_each_precision_on_the_cpu(tmp_path, subp
     for row in rows:
         assert row['ok'] is True and row['error'] is None, row
         assert math.isfinite(row['loss']) and row['step_ms'] > 0
+    # The issue-22 checks: every method steps deterministically (bit-identical
+    # twice; nothing is refused on the CPU), and the blocked DetConLoss keeps
+    # less for the backward with the same value.
+    checks = report['checks']
+    deterministic = [c for c in checks if c['check'] == 'deterministic']
+    assert [c['config'] for c in deterministic] == small
+    assert all(c['ok'] and c['note'] == 'bit-identical' for c in deterministic), deterministic
+    assert not [c for c in checks if c['check'] == 'host-syncs']  # CUDA only
+    whole, blocked = [c for c in checks if c['check'] == 'detcon-loss-memory']
+    assert (whole['block_images'], blocked['block_images']) == (None, 4)
+    assert blocked['ok'] and blocked['same_loss'] and blocked['saved_mib'] < whole['saved_mib']
     table = (out / 'gpu_check.md').read_text()
     assert '| config | mode | ok | loss | step ms | peak MiB | note |' in table
-    assert table.count('| yes |') == len(rows)
+    assert '### Checks (issue 22)' in table
+    assert table.count('| yes |') == len(rows) + len(checks)

@@ -11,6 +11,7 @@ import math
 import os
 import os.path as osp
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options
+from .conftest import OUR_SYNTHETIC_CONFIGS, REPO_ROOT, SMALL_CONFIG, config_with_options
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 EXTRACT = osp.join(REPO_ROOT, 'tools', 'model_converters', 'extract_backbone.py')
@@ -341,16 +342,6 @@ def _deterministic_cfg(path: str, data_root: str, work_dir: str, num_workers: in
     return cfg
 
 
-OUR_SYNTHETIC_CONFIGS = [
-    'maskco/maskco_r18_1xb32-600i_synthetic.py',
-    'detcon/detcon-s_r18_1xb32-600i_synthetic.py',
-    'detcon/detcon-b_r18_1xb32-600i_synthetic.py',
-    'ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py',
-    'nnclr/nnclr_r18_1xb32-600i_synthetic.py',
-    'dino/dino_r18_1xb32-600i_synthetic.py',
-    'looc/looc_r18_1xb32-600i_synthetic.py',
-    'dilo/dilo-mocov2_r18_1xb32-600i_synthetic.py',
-]
 # One config per family of state a resume must restore: a queue (MaskCo), an
 # EMA target (DetCon-B), masked image modelling (ccMIM), a self-distillation
 # teacher with multi-crop (DINO). These run with 0 and 2 dataloader workers:
@@ -906,6 +897,40 @@ class _TwoProcessRun:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not osp.isdir('/proc'), reason='finds the rank-1 process through /proc')
+@pytest.mark.parametrize('gpu', [True, False], ids=['init_dist', 'gloo'])
+def test_the_collective_timeout_reaches_init_process_group(gpu, monkeypatch):
+    """Every pretraining config sets env_cfg.dist_cfg.timeout=1800 (torch's
+    NCCL default is 600 s), and it reaches torch's init_process_group as a
+    timedelta: through mmengine's init_dist (the GPU path, CUDA calls
+    stubbed) and through our gloo path."""
+    import datetime
+
+    from mmengine.dist import init_dist
+
+    from mmssl_ext.utils.benchmark import pretraining_configs
+    from mmssl_ext.utils.dist import prepare_cpu_distributed
+    for path in pretraining_configs(osp.join(REPO_ROOT, 'configs')):
+        timeout = Config.fromfile(path).env_cfg.dist_cfg.get('timeout')
+        assert timeout == 1800, (path, timeout)
+    cfg = Config.fromfile(SMALL_CONFIG)
+    seen = {}
+    monkeypatch.setattr(torch.distributed, 'init_process_group',
+                        lambda backend=None, **kwargs: seen.update(kwargs, backend=backend))
+    monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: False)
+    for name, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                            MASTER_PORT='29500').items():
+        monkeypatch.setenv(name, value)
+    if gpu:
+        monkeypatch.setattr(torch.cuda, 'set_device', lambda device: None)
+        init_dist('pytorch', **cfg.env_cfg.dist_cfg)
+        assert seen['backend'] == 'nccl'
+    else:
+        monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+        assert prepare_cpu_distributed(cfg, 'pytorch')
+        assert seen['backend'] == 'gloo'
+    assert seen['timeout'] == datetime.timedelta(seconds=1800)
+
+
 def test_a_killed_process_ends_a_two_process_run_promptly(tmp_path, small_run_options,
                                                           subprocess_env):
     with _TwoProcessRun(tmp_path, small_run_options, subprocess_env) as run:
@@ -1004,7 +1029,10 @@ def test_train_py_reports_config_errors_without_a_traceback(subprocess_env, synt
     assert 'model.queue_len=100 is not a multiple of the global batch 32' in proc.stderr
 
 
-def test_every_shipped_config_passes_the_checks():
+def test_every_shipped_config_passes_the_checks_with_the_processes_its_name_gives():
+    """At the world size in the name (``16xb256`` -> 16 processes): the
+    DetCon COCO recipes once lacked ``drop_last`` and would have failed in
+    the all-gather at the end of the first epoch on 16 GPUs."""
     from mmssl_ext.utils.config_check import check_config
     paths = [p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
              if '_base_' not in p]
@@ -1012,9 +1040,63 @@ def test_every_shipped_config_passes_the_checks():
     for path in paths:
         cfg = Config.fromfile(path)
         if 'model' in cfg:
-            check_config(cfg, world_size=1)
+            gpus = re.search(r'_(\d+)xb\d+', osp.basename(path))
+            check_config(cfg, world_size=int(gpus.group(1)) if gpus else 8)
             checked += 1
     assert checked > 40
+
+
+@pytest.mark.parametrize('config', [
+    'detcon/detcon-b_r18_1xb32-600i_synthetic.py',
+    'ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py', 'dino/dino_r18_1xb32-600i_synthetic.py'])
+def test_a_short_last_batch_is_refused_for_models_that_gather_across_processes(config):
+    path = osp.join(REPO_ROOT, 'configs', config)
+    options = ['train_dataloader.sampler.type=DefaultSampler', 'train_dataloader.drop_last=False']
+    message = _config_error(path, options, world_size=2)
+    assert 'and 2 processes' in message and 'Set train_dataloader.drop_last=True' in message
+    assert 'across processes' in message  # the model's reason
+    from mmssl_ext.utils.config_check import check_config
+    check_config(config_with_options(path, options), world_size=1)  # one process: harmless
+    check_config(config_with_options(path, options[:1] + ['train_dataloader.drop_last=True']),
+                 world_size=2)
+
+
+class _GuardedSteps:
+    """Training steps of ``model`` as the Runner takes them under a
+    ``NonFiniteGuardHook``, with the data preprocessor's images turned to NaN
+    on the steps asked for (what a corrupt batch or a diverged forward does)."""
+
+    def __init__(self, model, optim_wrapper, batch, hub, **guard_options):
+        from types import SimpleNamespace
+
+        from mmssl_ext.engine.hooks import NonFiniteGuardHook
+        self.model, self.optim_wrapper, self.batch = model, optim_wrapper, batch
+        self.runner = SimpleNamespace(model=model, optim_wrapper=optim_wrapper, iter=0,
+                                      work_dir='.', message_hub=hub)
+        self.guard = NonFiniteGuardHook(**guard_options)
+        self.guard.before_train(self.runner)
+        self.poison = False
+        model.data_preprocessor.register_forward_hook(self._poison_inputs)
+
+    @staticmethod
+    def _to_nan(data):
+        if isinstance(data, torch.Tensor) and data.is_floating_point():
+            return data * float('nan')
+        if isinstance(data, (list, tuple)):
+            return type(data)(_GuardedSteps._to_nan(d) for d in data)
+        return data
+
+    def _poison_inputs(self, module, args, output):
+        return dict(output, inputs=self._to_nan(output['inputs'])) if self.poison else output
+
+    def step(self, nan: bool) -> dict:
+        self.poison = nan
+        runner = self.runner
+        self.guard.before_train_iter(runner, runner.iter)
+        outputs = self.model.train_step(dict(self.batch), self.optim_wrapper)
+        self.guard.after_train_iter(runner, runner.iter, outputs=outputs)
+        runner.iter += 1
+        return outputs
 
 
 @pytest.mark.parametrize('config', OUR_SYNTHETIC_CONFIGS, ids=lambda c: c.split('/')[0])
@@ -1022,12 +1104,9 @@ def test_every_method_skips_a_non_finite_step_cleanly(config, synthetic_root):
     """NaN images (after the data preprocessor) for one step of each method: the
     guard drops the step, its queues, centres and BN statistics come back, and
     the next step's loss is finite."""
-    from types import SimpleNamespace
-
     from mmengine.logging import MessageHub
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.engine.hooks import NonFiniteGuardHook
     from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, one_batch
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
@@ -1036,33 +1115,8 @@ def test_every_method_skips_a_non_finite_step_cleanly(config, synthetic_root):
     hub.update_info('max_iters', 100)  # what CosineEMA teachers read
     batch = one_batch(cfg, synthetic_root, 4)
     model, optim_wrapper = build_for_training(cfg, 'cpu')
-    runner = SimpleNamespace(model=model, optim_wrapper=optim_wrapper, iter=0, work_dir='.',
-                             message_hub=hub)
-    guard = NonFiniteGuardHook(max_skipped=1)
-    guard.before_train(runner)
-    poison = {'on': False}
-
-    def to_nan(data):
-        if isinstance(data, torch.Tensor) and data.is_floating_point():
-            return data * float('nan')
-        if isinstance(data, (list, tuple)):
-            return type(data)(to_nan(d) for d in data)
-        return data
-
-    def poison_inputs(module, args, output):
-        if poison['on']:
-            output = dict(output, inputs=to_nan(output['inputs']))
-        return output
-
-    model.data_preprocessor.register_forward_hook(poison_inputs)
-
-    def step(nan: bool) -> dict:
-        poison['on'] = nan
-        guard.before_train_iter(runner, runner.iter)
-        outputs = model.train_step(dict(batch), optim_wrapper)
-        guard.after_train_iter(runner, runner.iter, outputs=outputs)
-        runner.iter += 1
-        return outputs
+    steps = _GuardedSteps(model, optim_wrapper, batch, hub, max_skipped=1)
+    step, guard = steps.step, steps.guard
 
     def state() -> dict:
         trained = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
@@ -1082,44 +1136,92 @@ def test_every_method_skips_a_non_finite_step_cleanly(config, synthetic_root):
     assert math.isfinite(loss(step(False)))
 
 
-def test_amp_overflow_is_left_to_the_loss_scaler():
-    """An fp16-style overflow (infinite scaled gradients): torch's GradScaler
-    (what mmengine's AmpOptimWrapper steps through) skips the step and lowers
-    the scale without calling the optimizer, so the guard counts nothing; a
-    finite step afterwards reaches the guard unscaled and is taken."""
+def _cpu_amp_wrapper(model, monkeypatch):
+    """mmengine's AmpOptimWrapper on the CPU: bf16 autocast, and torch's CPU
+    GradScaler in place of the CUDA one (the wrapper refuses a machine
+    without a GPU: the check is lifted while it is built)."""
+    from mmengine.optim import AmpOptimWrapper
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                              dtype='bfloat16')
+    wrapper.loss_scaler = torch.amp.GradScaler('cpu', init_scale=2.0**16)
+    return wrapper
+
+
+def test_amp_overflow_restores_the_buffers_and_is_not_counted(monkeypatch):
+    """An fp16-style overflow (infinite scaled gradients, finite loss): the
+    GradScaler skips the step without calling the optimizer (the guard's
+    pre-hook never runs) and halves the scale. The guard sees the scale drop:
+    the buffers written by the forward (BN statistics here) are put back, the
+    overflow is counted as the scaler's (``overflow_steps``), not as a fault.
+    A finite step afterwards reaches the guard unscaled and is taken."""
     from types import SimpleNamespace
 
     from mmengine.logging import MessageHub
-    from mmengine.optim import OptimWrapper
 
     from mmssl_ext.engine.hooks import NonFiniteGuardHook
-    model = torch.nn.Linear(4, 2)
-    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    model = torch.nn.Sequential(torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    wrapper = _cpu_amp_wrapper(model, monkeypatch)
     runner = SimpleNamespace(model=model, optim_wrapper=wrapper, iter=0, work_dir='.',
                              message_hub=MessageHub.get_instance('amp-overflow'))
-    guard = NonFiniteGuardHook(max_skipped=0)  # any fault it saw would stop the run
+    guard = NonFiniteGuardHook(max_skipped=0)  # a fault counted would stop the run
     guard.before_train(runner)
-    scaler = torch.amp.GradScaler('cpu', init_scale=2.0**16)
     seen = []
     wrapper.optimizer.register_step_pre_hook(
         lambda optimizer, args, kwargs: seen.append(
             [p.grad.abs().max().item() for p in model.parameters()]))
-    weight = model.weight.detach().clone()
-    loss = model(torch.full((1, 4), 1e38)).sum()  # scaled by 2**16: inf gradients
-    scaler.scale(loss).backward()
-    scaler.step(wrapper.optimizer)
-    scaler.update()
-    guard.after_train_iter(runner, 0, outputs={'loss': loss.detach()})
-    assert seen == [] and guard.skipped == 0 and scaler.get_scale() == 2.0**15
-    assert torch.equal(model.weight, weight)
-    wrapper.optimizer.zero_grad()
-    loss = model(torch.ones(1, 4)).sum()
-    scaler.scale(loss).backward()
-    scaler.step(wrapper.optimizer)
-    scaler.update()
-    guard.after_train_iter(runner, 1, outputs={'loss': loss.detach()})
-    assert len(seen) == 1 and max(seen[0]) == pytest.approx(1.0)  # unscaled
-    assert guard.skipped == 0 and not torch.equal(model.weight, weight)
+
+    def step(x, factor=1.0):
+        guard.before_train_iter(runner, runner.iter)
+        with wrapper.optim_context(model):
+            loss = model(x).float().pow(2).sum() * factor
+        wrapper.update_params(loss)
+        guard.after_train_iter(runner, runner.iter, outputs={'loss': loss.detach()})
+        runner.iter += 1
+
+    weight, statistics = model[1].weight.detach().clone(), model[0].running_mean.clone()
+    step(torch.randn(2, 4) + 5, factor=1e34)  # finite loss, x 2**16: inf gradients
+    assert seen == [] and wrapper.loss_scaler.get_scale() == 2.0**15
+    assert guard.skipped == 0 and guard.overflow_steps == 1
+    assert torch.equal(model[1].weight, weight)
+    assert torch.equal(model[0].running_mean, statistics)  # what the forward wrote: undone
+    step(torch.randn(2, 4))
+    assert len(seen) == 1 and max(seen[0]) < 1e3  # unscaled
+    assert guard.skipped == 0 and not torch.equal(model[1].weight, weight)
+
+
+def test_a_nan_step_under_amp_keeps_no_nan_in_the_queue(monkeypatch, synthetic_root):
+    """MaskCo under AMP (bf16 autocast, torch's GradScaler) with NaN images for
+    one step: the scaler skips the step and the guard's pre-hook never runs;
+    the guard still restores the queue (no NaN key kept), the BN statistics
+    and the pointer, counts the fault against max_skipped and says so."""
+    from mmengine.logging import MessageHub
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, one_batch
+    init_default_scope('mmssl_ext')
+    cfg = Config.fromfile(MASKCO_SYNTHETIC)
+    cpu_norms(cfg.model)
+    cfg.model.queue_len = 16
+    hub = MessageHub.get_instance('amp-nan-maskco')
+    batch = one_batch(cfg, synthetic_root, 4)
+    model, _ = build_for_training(cfg, 'cpu')
+    steps = _GuardedSteps(model, _cpu_amp_wrapper(model, monkeypatch), batch, hub,
+                          max_skipped=1, save_checkpoint=False)
+    step, guard = steps.step, steps.guard
+    step(False)
+    before = {k: v.clone() for k, v in model.named_buffers()}
+    assert torch.isfinite(model.queue.embeddings).all()
+    outputs = step(True)
+    assert not math.isfinite(float(outputs['loss']))
+    assert torch.isfinite(model.queue.embeddings).all()
+    for name, value in model.named_buffers():
+        assert torch.equal(value, before[name]), name
+    assert guard.skipped == 1 and guard.overflow_steps == 0
+    assert math.isfinite(float(step(False)['loss']))
+    with pytest.raises(RuntimeError, match='the AMP loss scaler skipped the step'):
+        step(True)  # the second fault exceeds max_skipped=1
 
 
 # --------------------------------------------------------------------------

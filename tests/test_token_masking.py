@@ -1,6 +1,7 @@
 """ccMIM's token importance and dividing strategies against direct computations."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from mmpretrain.models.utils.attention import MultiheadAttention
@@ -74,6 +75,49 @@ def test_blockwise_masks_contiguous_blocks_of_the_exact_count():
         assert _masked_neighbour_fraction(blocks, 14) > ratio + 0.1
         # Every position is reached (borders less often: blocks must fit, as in BEiT).
         assert blocks.mean(0).min() > 0.02
+
+
+def _beit_one_image_at_a_time(batch, grid, num_masked, min_block, rng, min_aspect=0.3):
+    """The rule ``blockwise_mask`` states, one image at a time with Python's
+    ``random`` (as BEiT's MaskingGenerator loops)."""
+    import math
+    h, w = grid
+    out = np.zeros((batch, h, w), dtype=bool)
+    for mask in out:
+        count = attempts = 0
+        while count < num_masked and attempts < 1000:
+            attempts += 1
+            remaining = num_masked - count
+            area = rng.uniform(min(min_block, remaining), remaining)
+            aspect = math.exp(rng.uniform(math.log(min_aspect), -math.log(min_aspect)))
+            bh, bw = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if not (1 <= bh <= h and 1 <= bw <= w):
+                continue
+            top, left = rng.randint(0, h - bh), rng.randint(0, w - bw)
+            new = bh * bw - int(mask[top:top + bh, left:left + bw].sum())
+            if 0 < new <= remaining:
+                mask[top:top + bh, left:left + bw] = True
+                count += new
+    return out.reshape(batch, -1)
+
+
+def test_the_batched_blockwise_draw_has_beits_per_image_distribution():
+    """All images drawn together (one round of blocks for the batch at a
+    time) against BEiT's loop over one image at a time: the same exact
+    count, the same clumping and the same coverage of each position."""
+    import random
+
+    from mmssl_ext.models.utils.token_masking import blockwise_mask
+    batch, grid, num_masked = 3000, (14, 14), 147
+    ours = blockwise_mask(batch, grid, num_masked, generator=torch.Generator().manual_seed(0))
+    beit = torch.from_numpy(_beit_one_image_at_a_time(batch, grid, num_masked, 16,
+                                                      random.Random(0)))
+    assert (ours.sum(1) == num_masked).float().mean() > 0.99
+    assert (beit.sum(1) == num_masked).float().mean() > 0.99
+    assert _masked_neighbour_fraction(ours, 14) == pytest.approx(
+        _masked_neighbour_fraction(beit, 14), abs=0.01)
+    # coverage of each position: 3000 draws, binomial spread about 0.01
+    assert (ours.float().mean(0) - beit.float().mean(0)).abs().max() < 0.05
 
 
 def test_blockwise_terminates_on_grids_smaller_than_a_block():

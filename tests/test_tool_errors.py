@@ -29,6 +29,7 @@ CCMIM = osp.join(REPO_ROOT, 'configs', 'ccmim', 'ccmim_vit-tiny-p8_1xb32-600i_sy
 # only the repository's own files): nothing to get wrong.
 NO_INPUT_TOOLS = {
     'analysis_tools/benchmark_roi_align.py': 'random tensors in memory',
+    'analysis_tools/benchmark_detcon_loss.py': 'random tensors in memory',
     'analysis_tools/saliency_quality.py': 'renders its scenes in memory',
     'misc/check_recipes.py': "reads the repository's configs/*/recipe_*.yml",
     'install.sh': 'installs the pinned environment; no arguments',

@@ -17,7 +17,12 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    # Seconds a collective waits for the other processes before the run
+    # fails (mmengine's init_dist and our gloo path pass it on). Explicit:
+    # torch's NCCL default is 10 minutes, which a slow checkpoint write on
+    # rank 0 can outlast while the others wait in the next all-reduce.
+    # Configs on an mmpretrain recipe set it themselves.
+    dist_cfg=dict(backend='nccl', timeout=1800),
 )
 
 log_processor = dict(by_epoch=False, window_size=10)

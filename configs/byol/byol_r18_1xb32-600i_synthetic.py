@@ -35,3 +35,7 @@ train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='MultiView', num_views=[1, 1], transforms=view_pipelines),
     dict(type='PackInputs'),
 ]))
+
+# The baseline keeps mmpretrain's LARS (its DetCon base uses SyncFreeLARS,
+# the same update without a host read per layer).
+optim_wrapper = dict(optimizer=dict(type='LARS'))

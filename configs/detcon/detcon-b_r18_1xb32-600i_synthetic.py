@@ -25,5 +25,6 @@ train_dataloader = dict(dataset=dict(pipeline=[
          img_dir=data_root + 'images/train/'),
     dict(type='DetConViews', size=64, crop_scale=(0.2, 1.0),
          view_pipelines={{_base_.byol_view_pipelines}}),
-    dict(type='PackInputs', algorithm_keys=['view_ids']),
+    dict(type='DetConCells', feature_stride=32),  # ResNet C5
+    dict(type='PackInputs', algorithm_keys=['view_cells']),
 ]))

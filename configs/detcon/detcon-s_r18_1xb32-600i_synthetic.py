@@ -29,7 +29,8 @@ train_dataloader = dict(
                  img_dir=data_root + 'images/train/'),
             dict(type='DetConViews', size=64, crop_scale=(0.2, 1.0),
                  view_pipelines={{_base_.simclr_view_pipeline}}),
-            dict(type='PackInputs', algorithm_keys=['view_ids']),
+            dict(type='DetConCells', feature_stride=32),  # ResNet C5
+            dict(type='PackInputs', algorithm_keys=['view_cells']),
         ]))
 
 max_iters = 600

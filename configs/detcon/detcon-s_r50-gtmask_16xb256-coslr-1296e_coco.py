@@ -6,5 +6,6 @@ train_dataloader = dict(dataset=dict(with_instances=True, pipeline=[
     dict(type='InstanceMasksToIds'),
     dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
          backend='pillow', view_pipelines={{_base_.simclr_view_pipeline}}),
-    dict(type='PackInputs', algorithm_keys=['view_ids']),
+    dict(type='DetConCells', feature_stride=32),  # ResNet C5
+    dict(type='PackInputs', algorithm_keys=['view_cells']),
 ]))

@@ -22,3 +22,7 @@ train_dataloader = dict(
 
 # Checkpoints renamed into place once complete (docs/en/reliability.md).
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+
+# The collective timeout of our runtime (configs/_base_/default_runtime.py):
+# mmpretrain's leaves torch's NCCL default of 10 minutes.
+env_cfg = dict(dist_cfg=dict(timeout=1800))

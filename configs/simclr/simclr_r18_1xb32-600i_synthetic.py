@@ -25,3 +25,7 @@ train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackInputs'),
 ]))
+
+# The baseline keeps mmpretrain's LARS (its DetCon base uses SyncFreeLARS,
+# the same update without a host read per layer).
+optim_wrapper = dict(optimizer=dict(type='LARS'))

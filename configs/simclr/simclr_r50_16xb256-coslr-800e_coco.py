@@ -34,6 +34,10 @@ train_dataloader = dict(
     # mmpretrain 1.2.0's 800-epoch config keeps its base's 32 per GPU (512 in
     # all) with the lr of 4096 (4.8): its name's 16 x 256 is SimCLR's batch.
     batch_size=256,
+    # SimCLR gathers the batch across processes: every rank needs a full one
+    # (mmpretrain's config lets the epoch's last, shorter batch through, and
+    # the all-gather of unequal tensors fails on 16 GPUs).
+    drop_last=True,
     dataset=dict(
         _delete_=True,
         type='COCOImageDataset',
@@ -44,3 +48,7 @@ train_dataloader = dict(
 
 # Checkpoints renamed into place once complete (docs/en/reliability.md).
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+
+# The collective timeout of our runtime (configs/_base_/default_runtime.py):
+# mmpretrain's leaves torch's NCCL default of 10 minutes.
+env_cfg = dict(dist_cfg=dict(timeout=1800))

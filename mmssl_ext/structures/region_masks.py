@@ -125,12 +125,14 @@ def sample_present_ids(cell_ids: torch.Tensor, num_samples: int,
     Returns:
         (B, num_samples) long ids.
     """
-    b, _ = cell_ids.shape
-    values, compact = torch.unique(cell_ids, return_inverse=True)
-    present = torch.zeros(b, values.numel(), device=cell_ids.device)
-    present.scatter_(1, compact, 1.0)
-    picks = torch.multinomial(present, num_samples, replacement=True, generator=generator)
-    return values[picks]
+    # Sorted per view, each id's first cell stands for it: drawing cells with
+    # weight 1 on those is a uniform draw over the present ids. No unique():
+    # data-dependent output size makes the host wait for the device.
+    ordered, _ = cell_ids.sort(dim=1)
+    first = torch.ones_like(ordered, dtype=torch.float)
+    first[:, 1:] = (ordered[:, 1:] != ordered[:, :-1]).float()
+    picks = torch.multinomial(first, num_samples, replacement=True, generator=generator)
+    return ordered.gather(1, picks)
 
 
 def mask_pool(features: torch.Tensor, cell_ids: torch.Tensor,

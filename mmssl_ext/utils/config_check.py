@@ -13,7 +13,14 @@
 * a queue (MoCo, MaskCo, NNCLR, LooC) whose length is not a multiple of the
   global batch, or that an epoch-based loader would feed a smaller last batch:
   both would otherwise fail at the first enqueue, or at the end of the first
-  epoch, hours into the run.
+  epoch, hours into the run;
+* with more than one process, an epoch-based loader without ``drop_last``
+  for a model that gathers or reduces across processes (DetCon's targets,
+  ccMIM's and SimCLR's cross-batch negatives, NNCLR, DINO's center): the
+  ranks' last batches of an epoch differ in size, and the all-gather of
+  unequal tensors fails or hangs (NCCL) at the end of the first epoch. Our
+  algorithms say so with a class attribute ``equal_batches_reason``;
+  mmpretrain's are listed here.
 
 Modules of other packages (mmpretrain, mmengine, torch) are not key-checked:
 their ``norm_cfg``/``act_cfg`` conventions carry keys that are not
@@ -124,6 +131,42 @@ def _queue_errors(cfg: Config, world_size: int) -> List[str]:
     return errors
 
 
+# mmpretrain's algorithms that gather the batch across processes (their own
+# code cannot carry our class attribute). MoCo and DenseCL are caught by
+# their queue instead.
+_MMPRETRAIN_EQUAL_BATCHES = {
+    'SimCLR': "gathers the batch's embeddings across processes for its negatives",
+    'MoCoV3': "gathers the batch's keys across processes for its negatives",
+}
+
+
+def _equal_batches_reason(model: dict) -> Optional[str]:
+    from mmssl_ext.registry import MODELS
+    type_name = model.get('type')
+    cls = _resolve(MODELS, type_name)
+    reason = getattr(cls, 'equal_batches_reason', None)
+    if reason is None and isinstance(type_name, str):
+        reason = _MMPRETRAIN_EQUAL_BATCHES.get(type_name.split('.')[-1])
+    return reason
+
+
+def _equal_batch_errors(cfg: Config, world_size: int) -> List[str]:
+    model, loader = cfg.get('model') or {}, cfg.get('train_dataloader') or {}
+    if world_size <= 1 or not model or isinstance(model.get('queue_len'), int):
+        return []  # one process: a short last batch is harmless; queues: _queue_errors
+    sampler = (loader.get('sampler') or {}).get('type', '')
+    if 'Infinite' in str(sampler) or loader.get('drop_last', False):
+        return []
+    reason = _equal_batches_reason(model)
+    if reason is None:
+        return []
+    return [f'train_dataloader.drop_last is not set with an epoch-based sampler '
+            f'({sampler or "DefaultSampler"}) and {world_size} processes: '
+            f'{model.get("type")} {reason}, which needs a batch of the same size on every '
+            'process, and the last batch of an epoch differs between them. Set '
+            'train_dataloader.drop_last=True.']
+
+
 def _pipeline_errors(pipeline, path: str, transforms: Registry, errors: List[str]) -> None:
     for index, step in enumerate(pipeline or []):
         if not isinstance(step, dict):
@@ -164,6 +207,8 @@ def check_config(cfg: Config, world_size: Optional[int] = None) -> None:
         for index, hook in enumerate(cfg.get('custom_hooks') or []):
             _unknown_keys(hook, f'custom_hooks.{index}', HOOKS, errors)
     errors.extend(_queue_errors(cfg, world_size))
+    with DefaultScope.overwrite_default_scope(scope):
+        errors.extend(_equal_batch_errors(cfg, world_size))
     if errors:
         listed = '\n  '.join(errors)
         raise ConfigError(f'{len(errors)} config error(s):\n  {listed}\n(set or fix these '

@@ -15,13 +15,20 @@
    finite gradients, or a step the fp16 loss scaler skipped), ``loss``,
    ``step_ms`` (the second step, the first warms up), ``peak_mib`` (CUDA),
    ``error`` (one line).
-3. **Pairs** (CUDA without ``--quick``, or ``--pairs``): each method against
+3. **Checks**: ``deterministic`` (each method's small config under
+   ``torch.use_deterministic_algorithms(True)``, global pools swapped as
+   ``DeterministicCUDAHook`` does: bit-identical twice, or refused where the
+   docs say an op has no deterministic CUDA kernel), ``host-syncs`` (CUDA:
+   synchronizing calls of a step, ``torch.cuda.set_sync_debug_mode``) and
+   ``detcon-loss-memory`` (whole batch against blocks; the shipped per-GPU
+   batch on CUDA).
+4. **Pairs** (CUDA without ``--quick``, or ``--pairs``): each method against
    its mmpretrain baseline, ResNet-50 / ViT-B at 224 px, batch 64, AMP (on
    CUDA), through ``benchmark_suite.py full``: step time, images/s, peak
    memory; then each data pipeline's images/s per worker and the workers that
    keep its pair's step fed (``benchmark_pipeline.py --step-ms``).
 
-Writes ``DIR/gpu_check.json`` (``environment``, ``rows``, ``pairs``,
+Writes ``DIR/gpu_check.json`` (``environment``, ``rows``, ``checks``, ``pairs``,
 ``pipeline``) and ``DIR/gpu_check.md`` (tables for docs/en/benchmarks.md),
 printing progress. New work stops being started once ``--budget-s`` is spent;
 the rows not run are listed as skipped. Exits 1 when a step failed.
@@ -39,7 +46,7 @@ import subprocess
 import sys
 import time
 import traceback
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -217,6 +224,140 @@ def run_steps(args: argparse.Namespace, data_root: str, deadline: float) -> List
     return rows
 
 
+def _rows_per_config(check: str, fields: Dict, args: argparse.Namespace, data_root: str,
+                     deadline: float, measure: Callable, on_error: Callable) -> List[Dict]:
+    """One row of ``check`` per method (the small configs), within the budget:
+    ``measure(row, cfg, data)`` fills the row from the prepared config and a
+    batch of its pipeline; ``on_error(row, err)`` records what raised."""
+    from mmssl_ext.utils.benchmark import one_batch
+    bench = _tool('benchmark_train')
+    rows = []
+    for path in default_configs(quick=True):
+        row = dict(check=check, config=osp.basename(path), ok=None, **fields, note=None)
+        rows.append(row)
+        if time.time() > deadline:
+            row['note'] = 'skipped: --budget-s spent'
+            continue
+        try:
+            cfg = _prepared(path, args, data_root, bench)
+            measure(row, cfg, one_batch(cfg, data_root, args.batch))
+        except Exception as err:  # noqa: BLE001 (each failure is a row of the report)
+            on_error(row, err)
+        finally:
+            if args.device == 'cuda':
+                torch.cuda.empty_cache()
+        print(f'{check} {row["config"]}: {row["ok"]} {row["note"]}', flush=True)
+    return rows
+
+
+def _first_line(err: Exception) -> str:
+    return f'raised {type(err).__name__}: {err}'.splitlines()[0][:300]
+
+
+def determinism_rows(args: argparse.Namespace, data_root: str, deadline: float) -> List[Dict]:
+    """``randomness.deterministic=True`` on this device, per method (small
+    configs): the global pools swapped as ``DeterministicCUDAHook`` does, then
+    two copies of the model take one step each on the same batch and draws
+    under ``torch.use_deterministic_algorithms(True)``. ``ok``: the configs
+    the docs call deterministic run and give bit-identical losses and
+    gradients; those with ``expected_ops`` raise (on CUDA only)."""
+    from mmssl_ext.engine.hooks.deterministic_cuda import (nondeterministic_cuda_ops,
+                                                           use_deterministic_pooling)
+    from mmssl_ext.utils.benchmark import build_for_training, checked_step
+
+    def measure(row, cfg, data):
+        results = []
+        for _ in range(2):
+            model, wrapper = build_for_training(cfg, args.device)
+            use_deterministic_pooling(model)
+            expected = nondeterministic_cuda_ops(model) if args.device == 'cuda' else []
+            row['expected_ops'] = expected
+            torch.use_deterministic_algorithms(True)
+            try:
+                losses, _ = checked_step(model, wrapper, copy.deepcopy(data))
+            finally:
+                torch.use_deterministic_algorithms(False)
+            results.append((losses['loss'], [p.detach().clone() for p in model.parameters()
+                                             if p.requires_grad]))
+        identical = results[0][0] == results[1][0] and all(
+            torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))
+        row['ok'] = identical and not expected
+        row['note'] = 'bit-identical' if identical else 'ran, but the two steps differ'
+
+    def on_error(row, err):
+        row['note'] = _first_line(err)
+        # A refusal the docs predict is the expected outcome.
+        row['ok'] = bool(row['expected_ops']) and 'deterministic' in str(err)
+
+    return _rows_per_config('deterministic', dict(expected_ops=None), args, data_root, deadline,
+                            measure, on_error)
+
+
+def host_sync_rows(args: argparse.Namespace, data_root: str, deadline: float) -> List[Dict]:
+    """CUDA only: the synchronizing calls of one training step per method
+    (small configs), counted with ``torch.cuda.set_sync_debug_mode('warn')``
+    on the second step; ``sites``: where they come from. Informational (the
+    CPU test tests/test_host_syncs.py is the gate); ``ok`` is False only when
+    the step fails."""
+    import warnings
+
+    from mmssl_ext.utils.benchmark import build_for_training, checked_step
+    if args.device != 'cuda':
+        return []
+
+    def measure(row, cfg, data):
+        model, wrapper = build_for_training(cfg, args.device)
+        checked_step(model, wrapper, copy.deepcopy(data))
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            torch.cuda.set_sync_debug_mode('warn')
+            try:
+                model.train_step(copy.deepcopy(data), wrapper)
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        syncs = [w for w in caught if 'synchroniz' in str(w.message)]
+        sites: Dict[str, int] = {}
+        for w in syncs:
+            site = f'{osp.basename(w.filename)}:{w.lineno}'
+            sites[site] = sites.get(site, 0) + 1
+        row.update(ok=True, syncs=len(syncs), sites=sites)
+
+    def on_error(row, err):
+        row['ok'], row['note'] = False, _first_line(err)
+
+    return _rows_per_config('host-syncs', dict(syncs=None, sites=None), args, data_root,
+                            deadline, measure, on_error)
+
+
+def detcon_loss_rows(args: argparse.Namespace, deadline: float) -> List[Dict]:
+    """DetConLoss's memory, whole batch against blocks of anchor images: the
+    shipped per-GPU batch (256 images of 16 masks against 4096 gathered,
+    blocks of 32) on CUDA, a small one (16 against 64, blocks of 4) on the CPU."""
+    from mmssl_ext.utils.benchmark import detcon_loss_memory
+    images, gathered, block = (256, 4096, 32) if args.device == 'cuda' else (16, 64, 4)
+    rows = []
+    for block in (None, block):
+        row = dict(check='detcon-loss-memory', ok=None, block_images=block)
+        rows.append(row)
+        if time.time() > deadline:
+            row['note'] = 'skipped: --budget-s spent'
+            continue
+        try:
+            row.update(detcon_loss_memory(images, gathered, block_images=block,
+                                          device=args.device), ok=True)
+        except Exception as err:  # noqa: BLE001 (an out-of-memory is a finding)
+            row['ok'], row['note'] = False, f'{type(err).__name__}: {err}'.splitlines()[0][:300]
+        finally:
+            if args.device == 'cuda':
+                torch.cuda.empty_cache()
+        print(f'detcon loss memory {row}', flush=True)
+    if all(r.get('loss') is not None for r in rows):
+        rows[1]['same_loss'] = math.isclose(rows[0]['loss'], rows[1]['loss'], rel_tol=1e-5)
+        rows[1]['ok'] = rows[1]['same_loss']
+    return rows
+
+
 def _pair_step_ms(pairs: List[Dict], config: str) -> Optional[float]:
     """The median step (ms) that the pairs measured for ``config``, if any."""
     for figures in pairs:
@@ -271,7 +412,30 @@ def run_pairs(args: argparse.Namespace, data_root: str, deadline: float) -> Dict
     return result
 
 
-def markdown(env: Dict, rows: List[Dict], pairs: Dict) -> str:
+def checks_markdown(checks: List[Dict]) -> List[str]:
+    if not checks:
+        return []
+    lines = ['', '### Checks (issue 22)', '', '| check | config / size | ok | result |',
+             '|---|---|---|---|']
+    for row in checks:
+        ok = {True: 'yes', False: '**no**', None: 'skipped'}[row['ok']]
+        if row['check'] == 'detcon-loss-memory':
+            what = (f'{row.get("images")} images vs {row.get("gathered")}, blocks '
+                    f'{row["block_images"]}')
+            result = row.get('note') or (
+                f'saved {row["saved_mib"]:.0f} MiB, peak '
+                f'{row["peak_mib"] if row["peak_mib"] is None else round(row["peak_mib"])} MiB, '
+                f'{row["ms"]:.0f} ms, loss {row["loss"]:.6f}')
+        elif row['check'] == 'host-syncs':
+            what, result = row['config'], row.get('note') or f'{row["syncs"]} {row["sites"]}'
+        else:
+            what = row['config']
+            result = f'{row.get("note")}; expected ops {row.get("expected_ops")}'
+        lines.append(f'| {row["check"]} | {what} | {ok} | {str(result).replace("|", "/")} |')
+    return lines
+
+
+def markdown(env: Dict, rows: List[Dict], pairs: Dict, checks: Optional[List[Dict]] = None) -> str:
     device = env.get('gpu', env['device'])
     shown = ('torch', 'cuda', 'cudnn', 'nccl', 'bf16', 'tf32', 'mmcv', 'mmcv_ops', 'mmengine',
              'mmpretrain')
@@ -286,6 +450,7 @@ def markdown(env: Dict, rows: List[Dict], pairs: Dict) -> str:
         lines.append(f'| {row["config"]} | {row["mode"]} | {ok} | {loss} | '
                      f'{row["step_ms"] if row["step_ms"] is not None else "-"} | '
                      f'{row.get("peak_mib") or "-"} | {note.replace("|", "/")} |')
+    lines += checks_markdown(checks or [])
     if pairs.get('pairs_markdown'):
         lines += ['', '### Pairs (benchmark_suite.py full)', '', pairs['pairs_markdown']]
     if pairs.get('pipeline_markdown'):
@@ -295,6 +460,8 @@ def markdown(env: Dict, rows: List[Dict], pairs: Dict) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # cuBLAS is deterministic only with a fixed workspace, set before its first use.
+    os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     args = parse_args(argv)
     from mmssl_ext.utils.benchmark import load_config
     for path in args.configs or []:
@@ -311,17 +478,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         generate(data_root, SceneConfig(num_train=max(2 * args.batch, 24), num_val=8,
                                         image_size=96), verbose=False)
     rows = run_steps(args, data_root, deadline)
+    checks = (determinism_rows(args, data_root, deadline)
+              + host_sync_rows(args, data_root, deadline) + detcon_loss_rows(args, deadline))
     pairs = run_pairs(args, data_root, deadline) if args.pairs or (
         args.device == 'cuda' and not args.quick) else {}
-    report = dict(environment=env, rows=rows, pairs=pairs.get('pairs', []),
+    report = dict(environment=env, rows=rows, checks=checks, pairs=pairs.get('pairs', []),
                   pipeline=pairs.get('pipeline', []), seconds=round(time.time() - start, 1),
                   command='python tools/analysis_tools/gpu_check.py ' + ' '.join(
                       sys.argv[1:] if argv is None else argv))
     with open(osp.join(args.out, 'gpu_check.json'), 'w') as f:
         json.dump(report, f, indent=1)
     with open(osp.join(args.out, 'gpu_check.md'), 'w') as f:
-        f.write(markdown(env, rows, pairs))
-    failed = [r for r in rows if r['ok'] is False]
+        f.write(markdown(env, rows, pairs, checks))
+    failed = [r for r in rows + checks if r['ok'] is False]
     print(f'{len(rows) - len(failed)} of {len(rows)} steps ok '
           f'({sum(r["ok"] is None for r in rows)} skipped), {report["seconds"]} s; '
           f'report in {args.out}/gpu_check.md and gpu_check.json', flush=True)

@@ -44,17 +44,23 @@ train_pipeline = [
     mask_loader,
     dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
          backend='pillow', view_pipelines=byol_view_pipelines),
-    dict(type='PackInputs', algorithm_keys=['view_ids']),
+    dict(type='DetConCells', feature_stride=32),  # ResNet C5
+    dict(type='PackInputs', algorithm_keys=['view_cells']),
 ]
 simclr_train_pipeline = [
     dict(type='LoadImageFromFile'),
     mask_loader,
     dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
          backend='pillow', view_pipelines=simclr_view_pipeline),
-    dict(type='PackInputs', algorithm_keys=['view_ids']),
+    dict(type='DetConCells', feature_stride=32),  # ResNet C5
+    dict(type='PackInputs', algorithm_keys=['view_cells']),
 ]
 train_dataloader = dict(
     batch_size=256,
     pin_memory=True,
+    # Every process needs a full batch: DetCon gathers its mask targets and
+    # DINO (which inherits this file) reduces its center across processes, and
+    # an all-gather of unequal tensors fails at the end of the epoch.
+    drop_last=True,
     sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),  # epoch-based
     dataset=dict(pipeline=train_pipeline))

@@ -10,14 +10,16 @@ train_pipeline = [
     mask_loader,
     dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
          backend='pillow', view_pipelines={{_base_.byol_view_pipelines}}),
-    dict(type='PackInputs', algorithm_keys=['view_ids']),
+    dict(type='DetConCells', feature_stride=32),  # ResNet C5
+    dict(type='PackInputs', algorithm_keys=['view_cells']),
 ]
 simclr_train_pipeline = [
     dict(type='LoadImageFromFile'),
     mask_loader,
     dict(type='DetConViews', size=224, crop_scale=(0.08, 1.0), interpolation='bicubic',
          backend='pillow', view_pipelines={{_base_.simclr_view_pipeline}}),
-    dict(type='PackInputs', algorithm_keys=['view_ids']),
+    dict(type='DetConCells', feature_stride=32),  # ResNet C5
+    dict(type='PackInputs', algorithm_keys=['view_cells']),
 ]
 train_dataloader = dict(
     dataset=dict(

@@ -8,7 +8,8 @@
 _base_ = '../default_runtime.py'
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='LARS', lr=3.2, momentum=0.9, weight_decay=1.5e-6),
+    # SyncFreeLARS: mmpretrain's LARS without a host read per layer (same update).
+    optimizer=dict(type='SyncFreeLARS', lr=3.2, momentum=0.9, weight_decay=1.5e-6),
     paramwise_cfg=dict(
         custom_keys={
             'bn': dict(decay_mult=0, lars_exclude=True),

@@ -13,10 +13,12 @@ from typing import List, Optional, Sequence, Tuple, Union
 import cv2
 import mmcv
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform, Compose
 
 from mmssl_ext.registry import TRANSFORMS
-from mmssl_ext.structures import felzenszwalb_ids, grid_ids, instance_ids, sample_resized_crop
+from mmssl_ext.structures import (felzenszwalb_ids, grid_ids, instance_ids, majority_ids,
+                                  sample_resized_crop)
 
 FH_PARAMS_FILE = 'fh_params.json'
 
@@ -224,5 +226,47 @@ class DetConViews(BaseTransform):
                 f'flip_prob={self.flip_prob})')
 
 
-__all__ = ['LoadFHMasks', 'GridMasks', 'InstanceMasksToIds', 'DetConViews', 'fh_mask_path',
-           'read_fh_params']
+@TRANSFORMS.register_module()
+class DetConCells(BaseTransform):
+    """The mask id of each feature cell of both views.
+
+    What DetCon's step would otherwise compute on the GPU from the full id
+    maps (``majority_ids``: ``unique``, ``bincount`` and ``max`` of
+    data-dependent size, several waits for the device per view), done here
+    per image in the loader's workers. The model then receives (2, cells)
+    ids instead of two (size, size) maps, and draws the ids it pools on the
+    device (``sample_present_ids``, no wait).
+
+    Reads ``view_ids`` (:class:`DetConViews`); writes ``view_cells`` (2,
+    gh * gw) int64: the majority id of each cell of the backbone's last
+    feature map, ``gh = ceil(size / feature_stride)`` (what a ResNet's
+    padded stride-2 stages give), row-major. Pack with
+    ``PackInputs(algorithm_keys=['view_cells'])``.
+
+    Args:
+        feature_stride (int): the stride of the feature map pooled, in view
+            pixels (ResNet C5: 32). The model checks that the cells match
+            its feature map.
+    """
+
+    def __init__(self, feature_stride: int = 32) -> None:
+        if feature_stride < 1:
+            raise ValueError(f'feature_stride must be >= 1, got {feature_stride}')
+        self.feature_stride = feature_stride
+
+    def transform(self, results: dict) -> dict:
+        ids = results.get('view_ids')
+        if ids is None:
+            raise KeyError('DetConCells needs results["view_ids"]: put DetConViews before it')
+        _, h, w = ids.shape
+        grid = (-(-h // self.feature_stride), -(-w // self.feature_stride))
+        cells = majority_ids(torch.from_numpy(np.ascontiguousarray(ids)).long(), grid)
+        results['view_cells'] = cells.numpy()
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(feature_stride={self.feature_stride})'
+
+
+__all__ = ['LoadFHMasks', 'GridMasks', 'InstanceMasksToIds', 'DetConViews', 'DetConCells',
+           'fh_mask_path', 'read_fh_params']

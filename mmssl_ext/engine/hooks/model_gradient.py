@@ -15,16 +15,20 @@ def unwrapped_model(runner) -> nn.Module:
     return runner.model.module if is_model_wrapper(runner.model) else runner.model
 
 
+def optim_wrappers(runner) -> List:
+    """The runner's optimizer wrappers (one, or each of an ``OptimWrapperDict``)."""
+    if isinstance(runner.optim_wrapper, OptimWrapperDict):
+        return list(runner.optim_wrapper.values())
+    return [runner.optim_wrapper]
+
+
 def hookable_optimizers(runner, owner: str) -> Iterator:
     """Each optimizer of the runner that takes torch's step pre-hooks.
 
     DeepSpeed's engine steps its own optimizer, which has none: it is reported
     (as ``owner``'s warning) and left out.
     """
-    wrappers = (runner.optim_wrapper.values() if isinstance(runner.optim_wrapper,
-                                                            OptimWrapperDict)
-                else [runner.optim_wrapper])
-    for wrapper in wrappers:
+    for wrapper in optim_wrappers(runner):
         optimizer = getattr(wrapper, 'optimizer', None)
         if not hasattr(optimizer, 'register_step_pre_hook'):
             print_log(f'{owner}: {type(optimizer).__name__} takes no step pre-hook; its '

@@ -11,7 +11,7 @@ from mmengine.logging import print_log
 
 from mmssl_ext.registry import HOOKS
 
-from .model_gradient import register_step_pre_hooks, unwrapped_model
+from .model_gradient import optim_wrappers, register_step_pre_hooks, unwrapped_model
 
 
 def _norms_finite(groups: List[List[torch.Tensor]], order: float) -> torch.Tensor:
@@ -46,6 +46,9 @@ def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return _norms_finite(list(groups.values()), math.inf)
 
 
+_SCALER_SKIPPED = 'the AMP loss scaler skipped the step (gradients not seen)'
+
+
 @HOOKS.register_module()
 class NonFiniteGuardHook(Hook):
     """Detect non-finite gradients before the optimizer step; skip it or stop.
@@ -72,10 +75,17 @@ class NonFiniteGuardHook(Hook):
     the faulty step, for inspection; not the ``last_checkpoint`` that
     ``--resume`` picks) and stops the run with an error.
 
-    With AMP (``AmpOptimWrapper``), an fp16 overflow never reaches this
-    hook: the loss scaler finds the infinite gradients first, skips the
-    step and lowers the scale, which is its job; what reaches the hook has
-    been unscaled.
+    With AMP (``AmpOptimWrapper``) the loss scaler finds infinite gradients
+    first and skips ``optimizer.step()``, so the pre-hook never sees them.
+    The hook reads the scale after each iteration instead: when it dropped
+    (a dynamic scaler backs off on every skipped step), or when a loss term
+    is not finite, the scaler skipped the step, and the buffers are put back
+    as for a dropped step. A step with non-finite loss terms counts against
+    ``max_skipped`` as any fault does: a lower scale cannot fix a forward
+    pass that overflows. A gradient overflow with finite loss terms is the
+    scaler's routine (a dynamic scaler provokes one every ``growth_interval``
+    steps by doubling the scale) and is logged but not counted: counting it
+    would end healthy fp16 runs after ``max_skipped`` scale probes.
 
     Args:
         max_skipped (int): dropped steps tolerated over the run; the next one
@@ -108,6 +118,9 @@ class NonFiniteGuardHook(Hook):
         self._names: Dict[int, str] = {}
         self._handles: list = []
         self._bad_params: Optional[List[str]] = None
+        self._scalers: list = []
+        self._scales: List[float] = []
+        self.overflow_steps = 0
 
     # -- installation -------------------------------------------------------
     def before_train(self, runner) -> None:
@@ -117,6 +130,10 @@ class NonFiniteGuardHook(Hook):
         # DeepSpeed's optimizer takes no pre-hook: it has its own overflow
         # handling, and there is no step of ours to drop (a warning says so).
         self._handles = register_step_pre_hooks(runner, self._check, 'NonFiniteGuard')
+        # After load_or_resume: a resumed scaler starts from its saved scale.
+        self._scalers = [w.loss_scaler for w in optim_wrappers(runner)
+                         if getattr(w, 'loss_scaler', None) is not None]
+        self._scales = [scaler.get_scale() for scaler in self._scalers]
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if not self.restore_buffers:
@@ -161,6 +178,17 @@ class NonFiniteGuardHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         terms = _non_finite_terms(outputs or {})
         iteration = runner.iter + 1
+        scale_drops = self._scale_drops()
+        if self._bad_params is None and (scale_drops or (terms and self._scalers)):
+            self._restore_buffers()
+            if not terms:
+                self.overflow_steps += 1
+                print_log(f'NonFiniteGuard: iteration {iteration}: the AMP loss scaler '
+                          f'skipped the step (gradient overflow; scale {scale_drops[0][0]:g} '
+                          f'-> {scale_drops[0][1]:g}); buffers restored, not counted as a '
+                          'fault.', logger='current', level=20)
+                return
+            self._bad_params = [_SCALER_SKIPPED]
         if self._bad_params is None:
             if terms:
                 checked = 'finite' if self._handles else 'unchecked'
@@ -169,9 +197,7 @@ class NonFiniteGuardHook(Hook):
                           logger='current', level=30)
             return
         bad, self._bad_params = self._bad_params, None
-        with torch.no_grad():
-            for buffer, copy in self._buffer_copies:
-                buffer.copy_(copy)
+        self._restore_buffers()
         self.skipped += 1
         runner.message_hub.update_info(self._COUNT_KEY, self.skipped)
         listed = (', '.join(bad[:5]) + (f' and {len(bad) - 5} more' if len(bad) > 5 else '')
@@ -179,6 +205,9 @@ class NonFiniteGuardHook(Hook):
         cause = (f'non-finite loss terms {terms}' if terms else
                  'finite loss terms on this process (the fault came from another process)')
         report = (f'iteration {iteration}: {cause}; non-finite gradients in {listed}')
+        if bad == [_SCALER_SKIPPED]:
+            report = f'iteration {iteration}: {cause}; {_SCALER_SKIPPED}'
+
         if self.action == 'skip' and self.skipped <= self.max_skipped:
             print_log(f'NonFiniteGuard: {report}: step skipped ({self.skipped} of at most '
                       f'{self.max_skipped} skipped steps).', logger='current', level=30)
@@ -197,6 +226,21 @@ class NonFiniteGuardHook(Hook):
             'learning rate or longer warm-up, gradient clipping (optim_wrapper.clip_grad='
             'dict(max_norm=...)), AMP with a loss scaler, or checking the data of this '
             'iteration. Resume from the last regular checkpoint with --resume.')
+
+    def _restore_buffers(self) -> None:
+        with torch.no_grad():
+            for buffer, copy in self._buffer_copies:
+                buffer.copy_(copy)
+
+    def _scale_drops(self) -> List[tuple]:
+        """(before, after) of each loss scaler whose scale dropped this iteration."""
+        drops = []
+        for index, scaler in enumerate(self._scalers):
+            scale = scaler.get_scale()  # one host sync per iteration, after the step
+            if scale < self._scales[index]:
+                drops.append((self._scales[index], scale))
+            self._scales[index] = scale
+        return drops
 
 
 def _non_finite_terms(outputs: dict) -> Dict[str, float]:

@@ -47,6 +47,10 @@ class CCMIM(BaseSelfSupervisor):
             Defaults to True (the paper and official code).
     """
 
+    # Read by mmssl_ext.utils.config_check: a short last batch on one rank breaks it.
+    equal_batches_reason = ("gathers the batch's embeddings across processes for its "
+                            'contrastive term')
+
     def __init__(self, backbone: dict, neck: dict, head: dict, projector: dict,
                  contrast_loss: dict = dict(type='CrossBatchInfoNCELoss', temperature=0.5),
                  predictor: Optional[dict] = None, contrast_weight: float = 0.2,

@@ -1,14 +1,24 @@
 """DetCon: contrastive detection (Hénaff et al., ICCV 2021), DetCon_S and DetCon_B."""
 from typing import Dict, List, Optional, Tuple, Union
 
+import numpy as np
 import torch
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from mmssl_ext.models.utils import CosineMomentumEMA
 from mmssl_ext.registry import MODELS
 from mmssl_ext.structures import majority_ids, mask_pool, sample_present_ids
+
+
+def _to_device(array, device) -> torch.Tensor:
+    """A host array as a long tensor on ``device``, copied from pinned memory
+    without blocking (the copy is ordered before the kernels that read it)."""
+    tensor = torch.as_tensor(array)
+    if torch.device(device).type == 'cuda':
+        return tensor.pin_memory().to(device, dtype=torch.long, non_blocking=True)
+    return tensor.to(device, dtype=torch.long)
 
 
 class _MaskPooling:
@@ -16,19 +26,34 @@ class _MaskPooling:
 
     num_samples: int
 
-    @staticmethod
-    def _view_ids(data_samples: List[DataSample], device) -> torch.Tensor:
-        """(2, B, H, W) long id maps of view 1 and view 2 (``DetConViews``)."""
-        ids = torch.stack([torch.as_tensor(ds.view_ids) for ds in data_samples], dim=1)
-        return ids.to(device=device, dtype=torch.long)
+    def _region_ids(self, data_samples: List[DataSample], grid: Tuple[int, int],
+                    device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Majority id per feature cell (2, B, gh * gw) of view 1 and view 2,
+        and ``num_samples`` ids drawn among the present ones (2, B, R): shared
+        by the online and the target network.
 
-    def _cells_and_samples(self, view_ids: torch.Tensor,
-                           grid: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Majority id per feature cell (B, h*w), and ``num_samples`` ids drawn
-        among the present ones (B, R): computed once per view and shared by the
-        online and the target network."""
-        cells = majority_ids(view_ids, grid)
-        return cells, sample_present_ids(cells, self.num_samples)
+        The cells come from the data pipeline's ``view_cells``
+        (:class:`~mmssl_ext.datasets.transforms.DetConCells`) when the samples
+        carry them, copied to the device without waiting for it (pinned,
+        ``non_blocking``); else they are computed here from the ``view_ids``
+        maps, which waits for the device several times a view (``unique``
+        and ``bincount`` of data-dependent size). The draw is on the device,
+        without a wait.
+        """
+        b = len(data_samples)
+        if 'view_cells' in data_samples[0]:
+            cells = np.stack([ds.view_cells for ds in data_samples], axis=1)  # (2, B, N)
+            if cells.shape[-1] != grid[0] * grid[1]:
+                raise ValueError(
+                    f'the pipeline gave {cells.shape[-1]} cells per view (DetConCells.'
+                    f'feature_stride), the backbone a {grid[0]}x{grid[1]} feature map: set '
+                    'feature_stride to the stride of the feature map pooled')
+            cells = _to_device(cells, device).flatten(0, 1)
+        else:
+            view_ids = torch.stack([torch.as_tensor(ds.view_ids) for ds in data_samples], dim=1)
+            cells = majority_ids(_to_device(view_ids, device).flatten(0, 1), grid)
+        samples = sample_present_ids(cells, self.num_samples)
+        return cells.view(2, b, -1), samples.view(2, b, -1)
 
     @staticmethod
     def _project(projector: nn.Module, feature_map: torch.Tensor, cells: torch.Tensor,
@@ -57,8 +82,13 @@ class DetConS(BaseSelfSupervisor, _MaskPooling):
         num_samples (int): mask ids per view, with replacement. Defaults to 16.
 
     Inputs: ``inputs`` = [view 1, view 2] (B, 3, H, W); each data sample
-    carries ``view_ids`` (2, H, W) integer id maps of the two views.
+    carries ``view_cells`` (2, cells), the mask id of each feature cell of
+    the two views (``DetConCells``), or ``view_ids`` (2, H, W), the id maps
+    of the two views (slower: the cells are then computed on the device).
     """
+
+    # Read by mmssl_ext.utils.config_check: a short last batch on one rank breaks it.
+    equal_batches_reason = "gathers the batch's mask targets across processes for its negatives"
 
     def __init__(self, backbone: dict, neck: dict,
                  loss: dict = dict(type='DetConLoss', temperature=0.1),
@@ -73,10 +103,10 @@ class DetConS(BaseSelfSupervisor, _MaskPooling):
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         b = inputs[0].shape[0]
-        view_ids = self._view_ids(data_samples, inputs[0].device)
         # SimCLR: both views in one pass (BN statistics over 2B images).
         fmap = self.backbone(torch.cat([inputs[0], inputs[1]]))[-1]
-        cells, samples = self._cells_and_samples(view_ids.flatten(0, 1), fmap.shape[-2:])
+        cells, samples = self._region_ids(data_samples, fmap.shape[-2:], fmap.device)
+        cells, samples = cells.flatten(0, 1), samples.flatten(0, 1)
         latents = self._project(self.neck, fmap, cells, samples)
         z1, z2 = latents[:b], latents[b:]
         ids1, ids2 = samples[:b], samples[b:]
@@ -88,7 +118,7 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
     """DetCon_B: BYOL with the contrastive detection loss.
 
     Online: backbone -> mask pooling -> projector (``neck``, 2048-4096-256 with
-    BN) -> ``predictor`` (256-4096-256). Target: a ``CosineEMA`` copy of
+    BN) -> ``predictor`` (256-4096-256). Target: a ``CosineMomentumEMA`` copy of
     backbone + projector (momentum ``base_momentum`` = 1 - 0.996, annealed to 0,
     i.e. tau 0.996 -> 1), fed the same mask ids per view. The loss contrasts
     online predictions of each view with target latents of both views.
@@ -102,6 +132,9 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
             Defaults to 0.004 (tau = 0.996, BYOL's).
     """
 
+    # Read by mmssl_ext.utils.config_check: a short last batch on one rank breaks it.
+    equal_batches_reason = "gathers the batch's mask targets across processes for its negatives"
+
     def __init__(self, backbone: dict, neck: dict, predictor: dict,
                  loss: dict = dict(type='DetConLoss', temperature=0.1),
                  num_samples: int = 16, base_momentum: float = 0.004,
@@ -113,17 +146,19 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
         self.predictor = MODELS.build(predictor)
         self.detcon_loss = MODELS.build(loss)
         self.num_samples = num_samples
-        self.target_net = CosineEMA(
+        self.target_net = CosineMomentumEMA(
             nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)), momentum=base_momentum)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        view_ids = self._view_ids(data_samples, inputs[0].device)
         preds, ids, cells_per_view = [], [], []
+        region_ids = None
         # BYOL: each view through the online network on its own.
-        for view, vids in zip(inputs[:2], view_ids):
+        for index, view in enumerate(inputs[:2]):
             fmap = self.backbone(view)[-1]
-            cells, samples = self._cells_and_samples(vids, fmap.shape[-2:])
+            if region_ids is None:  # once for both views: their grids are equal
+                region_ids = self._region_ids(data_samples, fmap.shape[-2:], fmap.device)
+            cells, samples = region_ids[0][index], region_ids[1][index]
             proj = self._project(self.neck, fmap, cells, samples)
             b, r, d = proj.shape
             preds.append(self.predictor((proj.reshape(b * r, d, 1, 1), ))[0].view(b, r, -1))

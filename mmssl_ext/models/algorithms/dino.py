@@ -5,11 +5,11 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from mmengine.logging import MessageHub, print_log
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmssl_ext.models.losses.dino import teacher_temperature
+from mmssl_ext.models.utils import CosineMomentumEMA
 from mmssl_ext.registry import MODELS
 
 
@@ -18,7 +18,7 @@ class DINO(BaseSelfSupervisor):
     """DINO: a student matches a momentum teacher's centred, sharpened outputs.
 
     The student (``backbone`` -> ``neck``, the :class:`DINONeck`) sees every
-    multi-crop view; the teacher, a ``CosineEMA`` copy of both (momentum
+    multi-crop view; the teacher, a ``CosineMomentumEMA`` copy of both (momentum
     0.996 -> 1 along training), sees only the global views. The
     :class:`DINOLoss` holds the center. Two schedules follow the paper:
     the teacher temperature warms up linearly (:func:`teacher_temperature`),
@@ -62,6 +62,17 @@ class DINO(BaseSelfSupervisor):
     Views of one resolution are batched through the network together.
     """
 
+    # Read by mmssl_ext.utils.config_check: a short last batch on one rank breaks it.
+    equal_batches_reason = ("all-reduces the teacher's batch sum across processes for its "
+                            'center, counting the same rows on every process')
+
+    def nondeterministic_cuda_ops(self) -> List[str]:
+        """For ``DeterministicCUDAHook``: what has no deterministic CUDA backward."""
+        if hasattr(self.backbone, 'pos_embed'):  # a ViT: resized for the local crops
+            return ['upsample_bicubic2d backward (the ViT position embedding interpolated '
+                    'to the local crops\' patch grid)']
+        return []
+
     def __init__(self, backbone: dict, neck: dict, loss: dict, num_global_views: int = 2,
                  momentum: float = 0.004, end_momentum: float = 0.,
                  teacher_temp: float = 0.04, warmup_teacher_temp: float = 0.04,
@@ -77,8 +88,9 @@ class DINO(BaseSelfSupervisor):
         self.teacher_temp, self.warmup_teacher_temp = teacher_temp, warmup_teacher_temp
         self.teacher_temp_warmup, self.freeze_last_layer = teacher_temp_warmup, freeze_last_layer
         self.by_epoch = by_epoch
-        self.teacher = CosineEMA(nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)),
-                                 momentum=momentum, end_momentum=end_momentum)
+        self.teacher = CosineMomentumEMA(
+            nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)), momentum=momentum,
+            end_momentum=end_momentum)
         # The official teacher is built without stochastic depth.
         for module in self.teacher.modules():
             if hasattr(module, 'drop_prob'):

@@ -3,14 +3,13 @@ from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmssl_ext.models.losses import info_nce_loss
-from mmssl_ext.models.utils import EmbeddingQueue
+from mmssl_ext.models.utils import EmbeddingQueue, MomentumEMA
 from mmssl_ext.registry import MODELS
 
 
@@ -61,7 +60,7 @@ class LooC(BaseSelfSupervisor):
         self.num_groups, self.temperature = num_groups, temperature
         self.concat_spaces = concat_spaces
         self.heads = nn.ModuleList([MODELS.build(neck) for _ in range(num_groups + 1)])
-        self.target_net = ExponentialMovingAverage(
+        self.target_net = MomentumEMA(
             nn.ModuleDict(dict(backbone=self.backbone, heads=self.heads)), momentum)
         self.queues = nn.ModuleList(
             [EmbeddingQueue(queue_len, feat_dim) for _ in range(num_groups + 1)])

@@ -3,14 +3,13 @@ from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmssl_ext.models.losses import info_nce_loss
-from mmssl_ext.models.utils import EmbeddingQueue, region_features
+from mmssl_ext.models.utils import EmbeddingQueue, MomentumEMA, region_features
 from mmssl_ext.registry import MODELS
 
 
@@ -53,6 +52,12 @@ class MaskCo(BaseSelfSupervisor):
     ``mask_mode`` (see :class:`~mmssl_ext.datasets.transforms.MaskCoViews`).
     """
 
+    @staticmethod
+    def nondeterministic_cuda_ops() -> List[str]:
+        """For ``DeterministicCUDAHook``: what has no deterministic CUDA backward."""
+        return ['torchvision.ops.roi_align backward (the region features of the boxes: '
+                'atomic adds)']
+
     def __init__(self, backbone: dict, neck: dict, projector: dict, queue_len: int = 65536,
                  feat_dim: int = 128, momentum: float = 0.001, temperature: float = 0.2,
                  feat_stride: int = 32, roi_output_size: int = 7, intra_negatives: bool = False,
@@ -69,7 +74,7 @@ class MaskCo(BaseSelfSupervisor):
                              'default) or intra_negatives (the same image\'s other boxes)')
         self.intra_negatives, self.queue_negatives = intra_negatives, queue_negatives
         # The key encoder: a momentum copy of everything the query goes through.
-        self.target_net = ExponentialMovingAverage(
+        self.target_net = MomentumEMA(
             nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
                                projector=self.projector)), momentum)
         self.queue = EmbeddingQueue(queue_len, feat_dim)

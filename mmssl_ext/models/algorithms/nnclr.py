@@ -36,6 +36,9 @@ class NNCLR(BaseSelfSupervisor):
     Inputs: ``inputs`` = [view 1, view 2], each (B, 3, H, W), normalised.
     """
 
+    # Read by mmssl_ext.utils.config_check: a short last batch on one rank breaks it.
+    equal_batches_reason = "gathers the batch's predictions and neighbours across processes"
+
     def __init__(self, backbone: dict, neck: dict, predictor: dict,
                  loss: Optional[dict] = None, queue_len: int = 98304, feat_dim: int = 256,
                  head: Optional[dict] = None, pretrained: Optional[str] = None,

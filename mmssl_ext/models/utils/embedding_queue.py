@@ -51,9 +51,11 @@ class EmbeddingQueue(nn.Module):
         if self.length % size:
             raise ValueError(f'queue length ({self.length}) must be a multiple of the global '
                              f'batch size ({size}); change model.queue_len')
-        start = int(self.ptr)
-        self.embeddings[start:start + size] = batch.to(self.embeddings.dtype)
-        self.ptr[0] = (start + size) % self.length
+        # The rows and the pointer stay on the device: reading the pointer on
+        # the host (int(self.ptr)) would wait for the GPU every step.
+        rows = (self.ptr + torch.arange(size, device=self.ptr.device)) % self.length
+        self.embeddings[rows] = batch.to(self.embeddings.dtype)
+        self.ptr.add_(size).remainder_(self.length)
 
     @torch.no_grad()
     def nearest_neighbours(self, query: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

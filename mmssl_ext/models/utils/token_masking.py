@@ -8,7 +8,6 @@ inverse permutation, for the decoder) and ``mask`` (B, N) with 1 = masked.
 import math
 from typing import Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,32 +64,38 @@ def blockwise_mask(batch: int, grid: Tuple[int, int], num_masked: int,
         (B, h * w) bool, at most ``num_masked`` True per row (in practice exactly).
     """
     h, w = grid
-    log_aspect = (math.log(min_aspect), -math.log(min_aspect))
-    out = np.zeros((batch, h, w), dtype=bool)  # numpy: cheap per-block slicing
-    for mask in out:
-        count, attempts = 0, 0
-        while count < num_masked and attempts < max_attempts:
-            # draws in chunks: a block usually lands within a few tries
-            for u_area, u_aspect, u_top, u_left in torch.rand(
-                    32, 4, generator=generator).tolist():
-                attempts += 1
-                remaining = num_masked - count
-                low = min(min_block, remaining)
-                area = low + (remaining - low) * u_area
-                aspect = math.exp(log_aspect[0] + (log_aspect[1] - log_aspect[0]) * u_aspect)
-                bh = int(round(math.sqrt(area * aspect)))
-                bw = int(round(math.sqrt(area / aspect)))
-                if not (1 <= bh <= h and 1 <= bw <= w):
-                    continue
-                top, left = int(u_top * (h - bh + 1)), int(u_left * (w - bw + 1))
-                block = mask[top:top + bh, left:left + bw]
-                new = bh * bw - int(block.sum())
-                if 0 < new <= remaining:
-                    block[...] = True
-                    count += new
-                    if count == num_masked:
-                        break
-    return torch.from_numpy(out).flatten(1)
+    log_low, log_high = math.log(min_aspect), -math.log(min_aspect)
+    mask = torch.zeros(batch, h, w, dtype=torch.bool)
+    count = torch.zeros(batch, dtype=torch.long)
+    rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    attempts = 0
+    # Every image draws one block per round, all images at once (no Python
+    # loop over the batch); an image already complete has nothing left to
+    # mask, so its draws are refused. Same distribution as one image at a time.
+    while attempts < max_attempts:
+        for u_area, u_aspect, u_top, u_left in torch.rand(
+                32, 4, batch, generator=generator).unbind(0):
+            attempts += 1
+            remaining = num_masked - count
+            low = remaining.clamp(max=min_block)
+            area = low + (remaining - low) * u_area
+            aspect = torch.exp(log_low + (log_high - log_low) * u_aspect)
+            bh = torch.round(torch.sqrt(area * aspect)).long()
+            bw = torch.round(torch.sqrt(area / aspect)).long()
+            fits = (remaining > 0) & (bh >= 1) & (bh <= h) & (bw >= 1) & (bw <= w)
+            top = (u_top * (h - bh + 1).clamp(min=1)).long().view(-1, 1, 1)
+            left = (u_left * (w - bw + 1).clamp(min=1)).long().view(-1, 1, 1)
+            block = ((rows >= top) & (rows < top + bh.view(-1, 1, 1))
+                     & (cols >= left) & (cols < left + bw.view(-1, 1, 1)))
+            new = (block & ~mask).sum(dim=(1, 2))
+            accept = fits & (new > 0) & (new <= remaining)
+            mask |= block & accept.view(-1, 1, 1)
+            count += new * accept
+            if attempts >= max_attempts:
+                break
+        if bool((count >= num_masked).all()):  # a CPU tensor: no device involved
+            break
+    return mask.flatten(1)
 
 
 def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,

@@ -1,0 +1,3 @@
+from .sync_free_lars import SyncFreeLARS
+
+__all__ = ['SyncFreeLARS']
