@@ -1,6 +1,7 @@
 # mmssl_ext: the README's commands.
 #   make demo   install if needed, make the synthetic scenes, pretrain, probe
 #   make test   install if needed, run the test suite
+#   make lint   install if needed, flake8 and isort as setup.cfg configures them
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= data/synthetic_scenes
@@ -8,7 +9,8 @@ DATA ?= data/synthetic_scenes
 PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean
+.PHONY: install demo test lint clean
+LINT_PATHS := mmssl_ext tools tests configs setup.py
 
 install:
 	@bash tools/install.sh
@@ -18,7 +20,12 @@ demo: install
 
 test: install
 	@bash tools/install_test_deps.sh
-	@$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+lint: install
+	@$(PY) -m flake8 $(LINT_PATHS)
+	@$(PY) -m isort --check-only --diff --settings-path setup.cfg $(LINT_PATHS)
+	@echo "[lint] flake8 and isort: clean"
 
 clean:
 	rm -rf work_dirs .pytest_cache

@@ -8,6 +8,7 @@ then mmengine's. Other OpenMMLab scopes are reached with a prefix
 modules are reached as ``type='mmssl_ext.MaskCo'`` after
 ``custom_imports=dict(imports=['mmssl_ext.models'])`` (see docs/en/registry.md).
 """
+from mmengine.registry import Registry
 from mmpretrain.registry import BATCH_AUGMENTS as MMPRETRAIN_BATCH_AUGMENTS
 from mmpretrain.registry import DATA_SAMPLERS as MMPRETRAIN_DATA_SAMPLERS
 from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
@@ -18,21 +19,17 @@ from mmpretrain.registry import LOOPS as MMPRETRAIN_LOOPS
 from mmpretrain.registry import METRICS as MMPRETRAIN_METRICS
 from mmpretrain.registry import MODEL_WRAPPERS as MMPRETRAIN_MODEL_WRAPPERS
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-from mmpretrain.registry import \
-    OPTIM_WRAPPER_CONSTRUCTORS as MMPRETRAIN_OPTIM_WRAPPER_CONSTRUCTORS
+from mmpretrain.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMPRETRAIN_OPTIM_WRAPPER_CONSTRUCTORS
 from mmpretrain.registry import OPTIM_WRAPPERS as MMPRETRAIN_OPTIM_WRAPPERS
 from mmpretrain.registry import OPTIMIZERS as MMPRETRAIN_OPTIMIZERS
 from mmpretrain.registry import PARAM_SCHEDULERS as MMPRETRAIN_PARAM_SCHEDULERS
-from mmpretrain.registry import \
-    RUNNER_CONSTRUCTORS as MMPRETRAIN_RUNNER_CONSTRUCTORS
+from mmpretrain.registry import RUNNER_CONSTRUCTORS as MMPRETRAIN_RUNNER_CONSTRUCTORS
 from mmpretrain.registry import RUNNERS as MMPRETRAIN_RUNNERS
 from mmpretrain.registry import TASK_UTILS as MMPRETRAIN_TASK_UTILS
 from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
 from mmpretrain.registry import VISBACKENDS as MMPRETRAIN_VISBACKENDS
 from mmpretrain.registry import VISUALIZERS as MMPRETRAIN_VISUALIZERS
-from mmpretrain.registry import \
-    WEIGHT_INITIALIZERS as MMPRETRAIN_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry
+from mmpretrain.registry import WEIGHT_INITIALIZERS as MMPRETRAIN_WEIGHT_INITIALIZERS
 
 __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS',

@@ -4,9 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmssl_ext.structures import (ViewGeometry, box_iou, image_to_view, project_boxes,
-                                  sample_boxes, sample_boxes_with_iou_below, view_overlap,
-                                  view_to_image)
+from mmssl_ext.structures import (ViewGeometry, box_iou, image_to_view, project_boxes, sample_boxes,
+                                  sample_boxes_with_iou_below, view_overlap, view_to_image)
 
 
 @st.composite

@@ -21,7 +21,8 @@ def test_demo_pretrains_both_methods_and_probes_them(tmp_path, subprocess_env):
     for name in ('mocov2_r18_1xb32-600i_synthetic', 'maskco_r18_1xb32-600i_synthetic'):
         assert osp.isfile(osp.join(work_dir, name, 'iter_2.pth'))
         assert f'{name}: loss over 1..2 it' in out
-    rows = [line for line in out.splitlines() if line.startswith(('random init', 'mocov2', 'maskco'))]
+    rows = [line for line in out.splitlines()
+            if line.startswith(('random init', 'mocov2', 'maskco'))]
     # 4 backbones (random init as built and with re-estimated BatchNorm
     # statistics, 2 pretrained) x 2 stages, then 2 gains over random init and
     # 1 over the baseline, x 2 stages.

@@ -114,7 +114,6 @@ def test_spread_worked_example():
     assert spread([7.0]) == dict(median=7.0, q1=7.0, q3=7.0, min=7.0, max=7.0, n=1)
 
 
-
 def test_compile_modules_hook_compiles_in_place_and_keeps_the_state_dict_keys():
     from mmssl_ext.engine.hooks import CompileModulesHook
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'mocov2',

@@ -28,7 +28,8 @@ def test_key_i_shares_exactly_group_i_with_the_query(seed):
     query, k0, k_colour, k_rotation = views
     assert len(views) == 4
     assert k_colour['colour'] is query['colour'] and k_colour['rotation'] is not query['rotation']
-    assert k_rotation['rotation'] is query['rotation'] and k_rotation['colour'] is not query['colour']
+    assert k_rotation['rotation'] is query['rotation']
+    assert k_rotation['colour'] is not query['colour']
     assert k0['colour'] is not query['colour'] and k0['rotation'] is not query['rotation']
 
 

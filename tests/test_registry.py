@@ -1,7 +1,7 @@
 """Our registries sit under mmpretrain's and are reachable from other scopes."""
 import pytest
-from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import DefaultScope, init_default_scope
 
 import mmssl_ext.registry as registry
 from mmssl_ext.datasets import COCOImageDataset

@@ -161,8 +161,8 @@ def _mim_train(package, config, checkpoint, root, work_dir, env, *extra, lr0=Tru
 
 
 @pytest.mark.slow
-def test_mmdet_mask_rcnn_trains_from_the_pretrained_backbone(pretrained_r18, synthetic_root,
-                                                             tmp_path, subprocess_env):
+def test_mmdet_mask_rcnn_trains_from_the_pretrained_backbone(
+        pretrained_r18, synthetic_root, tmp_path, subprocess_env):
     config = osp.join(BENCHMARKS, 'mmdetection', 'mask-rcnn_r18_fpn_1xb4-20i_synthetic.py')
     root = synthetic_root + '/'
     # mmdet's own train.py through mim, run outside the repo, the checkpoint given once.
@@ -175,8 +175,8 @@ def test_mmdet_mask_rcnn_trains_from_the_pretrained_backbone(pretrained_r18, syn
 
 
 @pytest.mark.slow
-def test_mmseg_fcn_trains_from_the_pretrained_backbone(pretrained_r18, synthetic_root, tmp_path,
-                                                       subprocess_env):
+def test_mmseg_fcn_trains_from_the_pretrained_backbone(
+        pretrained_r18, synthetic_root, tmp_path, subprocess_env):
     config = osp.join(BENCHMARKS, 'mmsegmentation', 'fcn_r18-d8_1xb4-20i_synthetic.py')
     root = synthetic_root + '/'
     # Our wrapper (one process: GPUS=1), which runs mmseg's train.py through
@@ -239,8 +239,8 @@ def test_ccmim_encoder_loads_fully_into_mmpretrain_vit(tmp_path):
 
 
 @pytest.mark.slow
-def test_mmdet_c4_on_voc_format_loads_backbone_and_res5_head(pretrained_r18, synthetic_root,
-                                                            tmp_path, subprocess_env):
+def test_mmdet_c4_on_voc_format_loads_backbone_and_res5_head(
+        pretrained_r18, synthetic_root, tmp_path, subprocess_env):
     # The scenes as VOC trees (our converter), then the C4 protocol through
     # our wrapper: one checkpoint for the backbone and for the res5 head.
     converter = osp.join(TOOLS, 'dataset_converters', 'coco_to_voc.py')
@@ -279,8 +279,8 @@ def test_mmdet_c4_on_voc_format_loads_backbone_and_res5_head(pretrained_r18, syn
 
 
 @pytest.mark.slow
-def test_a_project_outside_the_repo_inherits_our_benchmark_config(pretrained_r18, synthetic_root,
-                                                                 tmp_path, subprocess_env):
+def test_a_project_outside_the_repo_inherits_our_benchmark_config(
+        pretrained_r18, synthetic_root, tmp_path, subprocess_env):
     # Someone else's mmdet project: its own config file, in its own folder,
     # inherits ours through the installed configs (no copy), changes a loss
     # weight, and trains with mmdet's tools.
@@ -315,8 +315,8 @@ def test_a_project_outside_the_repo_inherits_our_benchmark_config(pretrained_r18
     assert 'loss_weight=2.0' in dumped and "_scope_='mmssl_ext'" in dumped
 
 
-def test_knn_eval_tool_scores_a_pretraining_checkpoint(pretrained_r18, synthetic_root, tmp_path,
-                                                      subprocess_env):
+def test_knn_eval_tool_scores_a_pretraining_checkpoint(
+        pretrained_r18, synthetic_root, tmp_path, subprocess_env):
     from .conftest import SMALL_CONFIG
     tool = osp.join(TOOLS, 'benchmarks', 'classification', 'knn_eval.py')
     proc = subprocess.run([sys.executable, tool, SMALL_CONFIG, pretrained_r18, '--data-root',
@@ -373,8 +373,8 @@ def pretrained_ccmim(tmp_path_factory, synthetic_root):
 
 
 @pytest.mark.slow
-def test_mmseg_upernet_vit_trains_from_a_ccmim_checkpoint(pretrained_ccmim, synthetic_root,
-                                                          tmp_path, subprocess_env):
+def test_mmseg_upernet_vit_trains_from_a_ccmim_checkpoint(
+        pretrained_ccmim, synthetic_root, tmp_path, subprocess_env):
     from mmpretrain.models.utils import resize_pos_embed
     config = osp.join(BENCHMARKS, 'mmsegmentation', 'upernet_vit-tiny-p8_1xb4-20i_synthetic.py')
     out = _mim_train('mmsegmentation', config, pretrained_ccmim, synthetic_root + '/',
@@ -392,8 +392,8 @@ def test_mmseg_upernet_vit_trains_from_a_ccmim_checkpoint(pretrained_ccmim, synt
 
 
 @pytest.mark.slow
-def test_mmdet_mask_rcnn_vit_sfp_trains_from_a_ccmim_checkpoint(pretrained_ccmim, synthetic_root,
-                                                               tmp_path, subprocess_env):
+def test_mmdet_mask_rcnn_vit_sfp_trains_from_a_ccmim_checkpoint(
+        pretrained_ccmim, synthetic_root, tmp_path, subprocess_env):
     config = osp.join(BENCHMARKS, 'mmdetection', 'mask-rcnn_vit-tiny-p8_sfp_1xb4-20i_synthetic.py')
     root = synthetic_root + '/'
     out = _mim_train('mmdet', config, pretrained_ccmim, root, tmp_path / 'det', subprocess_env,
@@ -455,8 +455,8 @@ def test_vit_layer_decay_constructor_scales_lr_by_depth():
 
 
 @pytest.mark.slow
-def test_mmpretrain_vit_finetune_from_a_ccmim_checkpoint(pretrained_ccmim, synthetic_root,
-                                                         tmp_path, subprocess_env):
+def test_mmpretrain_vit_finetune_from_a_ccmim_checkpoint(
+        pretrained_ccmim, synthetic_root, tmp_path, subprocess_env):
     import re
     config = osp.join(BENCHMARKS, 'classification', 'vit-tiny-p8_1xb32-finetune-20i_synthetic.py')
     out = _mim_train('mmpretrain', config, pretrained_ccmim, synthetic_root + '/', tmp_path / 'ft',
@@ -484,8 +484,8 @@ def test_mmpretrain_vit_finetune_from_a_ccmim_checkpoint(pretrained_ccmim, synth
     ('dino/dino_r18_1xb32-600i_synthetic.py', dict(prefix='teacher.module.backbone.'),
      'teacher.module.backbone.'),
 ])
-def test_nnclr_and_dino_checkpoints_initialise_the_linear_probe(config, options, source_prefix,
-                                                                 tmp_path):
+def test_nnclr_and_dino_checkpoints_initialise_the_linear_probe(
+        config, options, source_prefix, tmp_path):
     """The state of an NNCLR or DINO model, saved as a pretraining checkpoint,
     initialises the ResNet-18 of the linear benchmark config completely."""
     from mmengine.config import Config

@@ -63,6 +63,7 @@ def test_browse_detcon_draws_masks_and_feature_cells(tmp_path, fh_synthetic_root
 
 def test_cell_majority_map_matches_majority_ids():
     import importlib.util
+
     import torch
     spec = importlib.util.spec_from_file_location(
         'browse_detcon', osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_detcon.py'))

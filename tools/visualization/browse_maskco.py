@@ -52,13 +52,14 @@ def browse(cfg: Config, num: int, start: int, seed: int, panel_size: int) -> np.
         crops = results['view_crops']
         panels = [
             draw_panel(vis, original, panel_size,
-                   [(crops[0], QUERY_COLOUR, 2), (crops[1], KEY_COLOUR, 2)],
-                   f'#{index} query/key crops'),
+                       [(crops[0], QUERY_COLOUR, 2), (crops[1], KEY_COLOUR, 2)],
+                       f'#{index} query/key crops'),
             draw_panel(vis, query, panel_size, [(mask_box, MASK_COLOUR, 2)],
-                   f'query, mask ({results["mask_mode"]})'),
-            draw_panel(vis, key, panel_size, [(results['key_boxes'][1:], NEGATIVE_COLOUR, 1),
-                                          (results['key_boxes'][:1], POSITIVE_COLOUR, 3)],
-                   f'key, {len(results["key_boxes"])} boxes'),
+                       f'query, mask ({results["mask_mode"]})'),
+            draw_panel(vis, key, panel_size,
+                       [(results['key_boxes'][1:], NEGATIVE_COLOUR, 1),
+                        (results['key_boxes'][:1], POSITIVE_COLOUR, 3)],
+                       f'key, {len(results["key_boxes"])} boxes'),
         ]
         rows.append(panels)
     if not rows:

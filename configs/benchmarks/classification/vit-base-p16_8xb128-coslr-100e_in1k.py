@@ -6,7 +6,10 @@
 #   bash tools/benchmarks/classification/mim_dist_train.sh CONFIG CKPT 8
 #
 # ccMIM: 83.6 top-1 after 300 pretraining epochs, 84.2 after 800 (MAE 82.8 / 83.6).
-_base_ = ['mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py', '../../_base_/checkpoint_match.py']
+_base_ = [
+    'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
+    '../../_base_/checkpoint_match.py',
+]
 
 custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 

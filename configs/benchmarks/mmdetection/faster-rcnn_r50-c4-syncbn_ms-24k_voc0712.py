@@ -12,7 +12,10 @@
 #       bash tools/benchmarks/mmdetection/mim_dist_train.sh CONFIG CKPT 8
 #
 # MaskCo (ImageNet 200 epochs): 56.7 AP; pretrained on COCO: 55.6 (MoCo v2 55.0).
-_base_ = ['mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py', '../../_base_/checkpoint_match.py']
+_base_ = [
+    'mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py',
+    '../../_base_/checkpoint_match.py',
+]
 
 # mmssl_ext.models imports mmpretrain's models, which register mmpretrain's
 # ResLayerExtraNorm (the C4 head with the extra norm) into mmdet's registry.

@@ -11,8 +11,9 @@
 # +2.5 / +1.9 after 800.
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../../_base_/checkpoint_match.py']
 
-custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine', 'mmssl_ext.models.detection'],
-                      allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmssl_ext.models', 'mmssl_ext.engine', 'mmssl_ext.models.detection'],
+    allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(

@@ -4,8 +4,9 @@
 # embedding is resized), the data and schedule of the R18 variant.
 _base_ = './mask-rcnn_r18_fpn_1xb4-20i_synthetic.py'
 
-custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine', 'mmssl_ext.models.detection'],
-                      allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmssl_ext.models', 'mmssl_ext.engine', 'mmssl_ext.models.detection'],
+    allow_failed_imports=False)
 model = dict(
     backbone=dict(
         _delete_=True, type='mmpretrain.VisionTransformer',

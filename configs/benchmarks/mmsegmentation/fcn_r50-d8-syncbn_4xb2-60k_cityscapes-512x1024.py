@@ -2,7 +2,10 @@
 # train_fine, 160 epochs (2975 images / 8 per step: 60k iterations), mIoU on
 # val_fine; plain ResNet backbone with SyncBN as the VOC config.
 # DetCon (ImageNet 1000 epochs, Table 1): DetCon_B 77.0 mIoU (BYOL 74.6).
-_base_ = ['mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py', '../../_base_/checkpoint_match.py']
+_base_ = [
+    'mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py',
+    '../../_base_/checkpoint_match.py',
+]
 
 custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 

@@ -5,7 +5,8 @@
 # pretrained weights do not fit), SyncBN, all stages fine-tuned. The weights
 # come from one place, the backbone's init_cfg:
 #
-#   mim train mmsegmentation configs/benchmarks/mmsegmentation/fcn_r50-d8-syncbn_4xb4-30k_voc12aug-512x512.py \
+#   mim train mmsegmentation \
+#       configs/benchmarks/mmsegmentation/fcn_r50-d8-syncbn_4xb4-30k_voc12aug-512x512.py \
 #       --launcher pytorch -G 4 --cfg-options model.backbone.init_cfg.checkpoint=CKPT
 #   bash tools/benchmarks/mmsegmentation/mim_dist_train.sh CONFIG CKPT 4
 #

@@ -8,7 +8,10 @@
 #   bash tools/benchmarks/mmsegmentation/mim_dist_train.sh CONFIG CKPT 8
 #
 # ccMIM (800 epochs): +1.7 mIoU over MAE, +0.5 over CAE.
-_base_ = ['mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py', '../../_base_/checkpoint_match.py']
+_base_ = [
+    'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
+    '../../_base_/checkpoint_match.py',
+]
 
 custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 

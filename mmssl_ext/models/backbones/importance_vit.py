@@ -2,8 +2,8 @@
 from typing import Tuple
 
 import torch
-from torch.utils.checkpoint import checkpoint
 from mmpretrain.models.selfsup.mae import MAEViT
+from torch.utils.checkpoint import checkpoint
 
 from mmssl_ext.models.utils import cls_attention_row, divide_tokens
 from mmssl_ext.models.utils.token_masking import STRATEGIES
