@@ -321,7 +321,7 @@ def test_mim_and_dist_train_run_detcon(config, fh_synthetic_root, tmp_path, subp
                'default_hooks.checkpoint.interval=2']
     # Under DDP the loss gathers the latents of both processes and (DetCon_S)
     # sends their gradients back across them.
-    run_mim_and_dist_train(config, options, tmp_path, subprocess_env)
+    run_mim_and_dist_train(config, options, tmp_path, subprocess_env, mim=config == DETCON_S)
 
 
 def _block_ids(batch: int) -> list:

@@ -230,7 +230,7 @@ def test_load_saliency_reads_maps_names_missing_ones_and_can_compute_online(tmp_
 
 
 @pytest.mark.slow
-def test_dilo_mocov2_trains_through_mim_and_dist_train(tmp_path, synthetic_root, subprocess_env):
+def test_dilo_mocov2_trains_through_dist_train(tmp_path, synthetic_root, subprocess_env):
     from .conftest import REPO_ROOT, run_mim_and_dist_train
     config = osp.join(REPO_ROOT, 'configs', 'dilo', 'dilo-mocov2_r18_1xb32-600i_synthetic.py')
     options = [f'train_dataloader.dataset.data_root={synthetic_root}',
@@ -240,7 +240,7 @@ def test_dilo_mocov2_trains_through_mim_and_dist_train(tmp_path, synthetic_root,
                'train_dataloader.persistent_workers=False', 'model.queue_len=64',
                'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
                'default_hooks.checkpoint.interval=2']
-    run_mim_and_dist_train(config, options, tmp_path, subprocess_env)
+    run_mim_and_dist_train(config, options, tmp_path, subprocess_env, mim=False)
 
 
 DILO_CONFIGS = sorted(__import__('glob').glob(osp.join(

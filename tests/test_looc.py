@@ -187,10 +187,10 @@ def test_looc_plus_plus_represents_an_image_by_all_spaces():
 
 
 @pytest.mark.slow
-def test_looc_trains_through_mim_and_dist_train(tmp_path, synthetic_root, subprocess_env):
+def test_looc_trains_through_dist_train(tmp_path, synthetic_root, subprocess_env):
     options = [f'train_dataloader.dataset.data_root={synthetic_root}',
                'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
                'train_dataloader.persistent_workers=False', 'model.queue_len=64',
                'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
                'default_hooks.checkpoint.interval=2']
-    run_mim_and_dist_train(SMALL, options, tmp_path, subprocess_env)
+    run_mim_and_dist_train(SMALL, options, tmp_path, subprocess_env, mim=False)

@@ -211,8 +211,9 @@ def _options(root, iters):
 
 
 @pytest.mark.slow
-def test_nnclr_trains_through_mim_and_dist_train(tmp_path, synthetic_root, subprocess_env):
-    run_mim_and_dist_train(SMALL, _options(synthetic_root, 2), tmp_path, subprocess_env)
+def test_nnclr_trains_through_dist_train(tmp_path, synthetic_root, subprocess_env):
+    run_mim_and_dist_train(SMALL, _options(synthetic_root, 2), tmp_path, subprocess_env,
+                           mim=False)
 
 
 def _cfg(work_dir, options) -> Config:
