@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmssl_ext.structures import (felzenszwalb_ids, grid_ids, instance_ids, majority_ids, mask_pool,
-                                  sample_present_ids)
+from mmssl_ext.models.utils import mask_pool, sample_present_ids
+from mmssl_ext.structures import felzenszwalb_ids, grid_ids, instance_ids, majority_ids
 
 
 def naive_majority(ids: np.ndarray, gh: int, gw: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from mmengine.fileio import get_file_backend, get_local_path, list_from_file
 from mmpretrain.datasets import CustomDataset
 
 from mmssl_ext.registry import DATASETS
+from mmssl_ext.utils.image_listing import first_fields, missing_coco_key
 
 from .bad_samples import SkipBadSamplesMixin
 
@@ -74,7 +75,7 @@ class COCOImageDataset(SkipBadSamplesMixin, BaseDataset):
             except json.JSONDecodeError as err:
                 raise ValueError(f'{self.ann_file!r} is not valid JSON ({err}); '
                                  'expected a COCO annotation file') from err
-        if not isinstance(coco, dict) or 'images' not in coco:
+        if missing_coco_key(coco):
             raise ValueError(f'{self.ann_file!r} has no "images" list: not a COCO '
                              'annotation or image-info file')
         backend = get_file_backend(self.data_prefix['img_path'], enable_singleton=True)
@@ -130,14 +131,8 @@ class ImageListDataset(SkipBadSamplesMixin, BaseDataset):
     def load_data_list(self) -> List[dict]:
         _require_file(self.ann_file, type(self).__name__)
         backend = get_file_backend(self.data_prefix['img_path'], enable_singleton=True)
-        data_list = []
-        for line in list_from_file(self.ann_file):
-            line = line.strip()
-            if not line or line.startswith('#'):
-                continue
-            path = line.split('\t', 1)[0] if '\t' in line else line.split(None, 1)[0]
-            data_list.append(dict(img_path=backend.join_path(self.data_prefix['img_path'],
-                                                             path)))
+        data_list = [dict(img_path=backend.join_path(self.data_prefix['img_path'], path))
+                     for path in first_fields(list_from_file(self.ann_file))]
         if not data_list:
             raise ValueError(f'list file {self.ann_file!r} names no image')
         return data_list

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from mmssl_ext.utils.image_listing import missing_coco_key
+
 
 def load_object_crops(ann_file: str, img_dir: str, crop_size: int = 64,
                       context: float = 0.1, min_side: int = 8
@@ -37,6 +39,10 @@ def load_object_crops(ann_file: str, img_dir: str, crop_size: int = 64,
     """
     with open(ann_file) as f:
         coco = json.load(f)
+    missing = missing_coco_key(coco, ('images', 'annotations'))
+    if missing:
+        raise ValueError(f'{ann_file!r} has no {missing!r}: the object crops come from a COCO '
+                         'instances file (images and annotations)')
     by_image: Dict[int, list] = {}
     for ann in coco['annotations']:
         by_image.setdefault(ann['image_id'], []).append(ann)

@@ -6,10 +6,12 @@ An *id map* is an integer image (H, W) whose value at a pixel names the region
 two views of an image names the same region, because both views crop one map.
 
 The first three functions make id maps (numpy, per image, in the data
-pipeline); the last three work on batches of id maps on the feature grid
-(torch, vectorised, in the model).
+pipeline); :func:`majority_ids` maps a batch of them onto a feature grid
+(torch, vectorised: the DetConCells transform and the visualisers call it).
+Drawing ids and pooling features over them act on features, and live with
+the RoI pooling in ``mmssl_ext/models/utils/region_pooling.py``.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import torch
@@ -110,44 +112,3 @@ def majority_ids(ids: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
     counts = torch.bincount((flat_cell * k + rank).reshape(-1), minlength=b * gh * gw * k)
     winner = counts.view(b, gh * gw, k).argmax(dim=2)  # first max: the smallest id
     return values[first.view(b, 1) + winner] % base
-
-
-def sample_present_ids(cell_ids: torch.Tensor, num_samples: int,
-                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Draw ids, uniformly and with replacement, among the ids present in each view.
-
-    An id is present in a view when it wins at least one cell.
-
-    Args:
-        cell_ids: (B, N) ids per feature cell (:func:`majority_ids`).
-        num_samples: ids per view (DetCon: 16).
-
-    Returns:
-        (B, num_samples) long ids.
-    """
-    # Sorted per view, each id's first cell stands for it: drawing cells with
-    # weight 1 on those is a uniform draw over the present ids. No unique():
-    # data-dependent output size makes the host wait for the device.
-    ordered, _ = cell_ids.sort(dim=1)
-    first = torch.ones_like(ordered, dtype=torch.float)
-    first[:, 1:] = (ordered[:, 1:] != ordered[:, :-1]).float()
-    picks = torch.multinomial(first, num_samples, replacement=True, generator=generator)
-    return ordered.gather(1, picks)
-
-
-def mask_pool(features: torch.Tensor, cell_ids: torch.Tensor,
-              sample_ids: torch.Tensor) -> torch.Tensor:
-    """Mean of the feature vectors of the cells of each sampled mask.
-
-    Args:
-        features: (B, C, gh, gw) feature map (e.g. ResNet C5).
-        cell_ids: (B, gh * gw) id of each cell, row-major.
-        sample_ids: (B, R) ids to pool; an id that owns no cell pools to zeros.
-
-    Returns:
-        (B, R, C) pooled features.
-    """
-    b, c = features.shape[:2]
-    weights = (cell_ids[:, None, :] == sample_ids[:, :, None]).to(features.dtype)  # (B, R, N)
-    weights = weights / weights.sum(dim=2, keepdim=True).clamp(min=1.0)
-    return torch.bmm(weights, features.reshape(b, c, -1).transpose(1, 2))

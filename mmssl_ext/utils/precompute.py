@@ -25,21 +25,18 @@ def list_images(img_dir: str, ann_file: Optional[str] = None,
     Raises ``InputError`` (one line naming the file and the fix) when
     ``img_dir`` is no folder, the listing is unreadable, or no image is named.
     """
+    from .image_listing import first_fields, missing_coco_key
     from .tool_errors import InputError, read_json, require_dir
     require_dir(img_dir, 'image folder', 'give the folder of the images (the --ann-file '
                 'or --list-file names are relative to it)')
     if ann_file:
         coco = read_json(ann_file, 'COCO annotation file')
-        if not isinstance(coco, dict) or 'images' not in coco:
+        if missing_coco_key(coco):
             raise InputError(ann_file, "has no 'images' list: not a COCO annotation file",
                              'give a COCO instances json (e.g. instances_train2017.json)')
         names = [img['file_name'] for img in coco['images']]
     elif list_file:
-        names = []
-        for line in list_from_file(list_file):
-            line = line.strip()
-            if line and not line.startswith('#'):
-                names.append(line.split('\t', 1)[0] if '\t' in line else line.split(None, 1)[0])
+        names = first_fields(list_from_file(list_file))
     else:
         names = sorted(
             osp.relpath(osp.join(root, name), img_dir)
@@ -50,14 +47,6 @@ def list_images(img_dir: str, ann_file: Optional[str] = None,
                          else 'holds no images (.jpg, .png, ...)',
                          'give the image folder, or an --ann-file/--list-file that lists images')
     return [osp.join(img_dir, n) for n in names]
-
-
-def mirrored_path(out_dir: str, img_dir: str, img_path: str, suffix: str = '.png') -> str:
-    """``<out_dir>/<image path relative to img_dir, with suffix>``."""
-    rel = osp.relpath(img_path, img_dir)
-    if rel.startswith('..'):
-        raise ValueError(f'image {img_path!r} is not under img_dir {img_dir!r}')
-    return osp.join(out_dir, osp.splitext(rel)[0] + suffix)
 
 
 def write_png_atomically(path: str, array: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from xml.etree import ElementTree as ET
 
 from PIL import Image
 
+from mmssl_ext.utils.image_listing import missing_coco_key
 from mmssl_ext.utils.tool_errors import (IMAGE_FIX, InputError, read_json, require_dir,
                                          require_file, run_tool)
 
@@ -64,10 +65,9 @@ def _read_rgb(path: str) -> Image.Image:
 def convert(ann_file: str, img_dir: str, out_dir: str, split: str = 'trainval') -> int:
     """Convert; returns the number of images written."""
     coco = read_json(ann_file, 'COCO annotation file')
-    missing = [key for key in ('images', 'annotations', 'categories') if key not in coco] \
-        if isinstance(coco, dict) else ['images']
+    missing = missing_coco_key(coco, ('images', 'annotations', 'categories'))
     if missing:
-        raise InputError(ann_file, f'has no {missing[0]!r}: not a COCO instances file',
+        raise InputError(ann_file, f'has no {missing!r}: not a COCO instances file',
                          'give a COCO instances json (images, annotations, categories)')
     require_dir(img_dir, 'image folder', 'give the folder the file_name entries are relative to')
     names = {c['id']: c['name'] for c in coco['categories']}

@@ -27,10 +27,11 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, ROOT)
 
+from mmssl_ext.datasets.precomputed_maps import mirrored_path  # noqa: E402
 from mmssl_ext.datasets.transforms.dilo import SALIENCY_PARAMS_FILE  # noqa: E402
 from mmssl_ext.structures import saliency_map  # noqa: E402
-from mmssl_ext.utils.precompute import (list_images, mirrored_path, report,  # noqa: E402
-                                        run_per_image, write_params_once, write_png_atomically)
+from mmssl_ext.utils.precompute import (list_images, report, run_per_image,  # noqa: E402
+                                        write_params_once, write_png_atomically)
 from mmssl_ext.utils.tool_errors import run_tool  # noqa: E402
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform, Compose
 
+from mmssl_ext.datasets.precomputed_maps import mirrored_path
 from mmssl_ext.registry import TRANSFORMS
 from mmssl_ext.structures import (felzenszwalb_ids, grid_ids, instance_ids, majority_ids,
                                   sample_resized_crop)
@@ -29,10 +30,7 @@ def fh_mask_path(mask_dir: str, img_dir: str, img_path: str, scale: float) -> st
     ``<mask_dir>/scale<scale>/<image path relative to img_dir, .png>``: the
     image tree mirrored once per scale (uint16 PNG: lossless and compact).
     """
-    rel = osp.relpath(img_path, img_dir)
-    if rel.startswith('..'):
-        raise ValueError(f'image {img_path!r} is not under img_dir {img_dir!r}')
-    return osp.join(mask_dir, f'scale{scale:g}', osp.splitext(rel)[0] + '.png')
+    return mirrored_path(osp.join(mask_dir, f'scale{scale:g}'), img_dir, img_path)
 
 
 def read_fh_params(mask_dir: str) -> dict:

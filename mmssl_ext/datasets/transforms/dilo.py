@@ -10,9 +10,9 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from skimage.filters import gaussian
 
+from mmssl_ext.datasets.precomputed_maps import mirrored_path
 from mmssl_ext.registry import TRANSFORMS
 from mmssl_ext.structures import SALIENCY_METHODS, paste_foreground, saliency_map
-from mmssl_ext.utils.precompute import mirrored_path
 
 SALIENCY_PARAMS_FILE = 'saliency_params.json'
 BACKGROUNDS = ('grayscale', 'image', 'texture')

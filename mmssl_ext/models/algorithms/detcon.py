@@ -7,9 +7,9 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmssl_ext.models.utils import CosineMomentumEMA
+from mmssl_ext.models.utils import CosineMomentumEMA, mask_pool, sample_present_ids
 from mmssl_ext.registry import MODELS
-from mmssl_ext.structures import majority_ids, mask_pool, sample_present_ids
+from mmssl_ext.structures import majority_ids
 
 
 def _to_device(array, device) -> torch.Tensor:

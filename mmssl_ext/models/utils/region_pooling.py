@@ -1,10 +1,13 @@
-"""RoI features of boxes on a feature map (torchvision's RoIAlign).
+"""Features pooled over regions: RoI features of boxes (torchvision's
+RoIAlign, MaskCo), and mask pooling over the cells of sampled ids (DetCon).
 
 torchvision's ``roi_align`` rather than mmcv's: pretraining then needs no
 compiled mmcv ops (only mmdet/mmseg transfer does), it reads channels-last
 maps correctly (mmcv's CPU kernel assumes NCHW memory), and it has CPU and
 CUDA kernels with an autocast rule (mmcv's has no bfloat16 kernel).
 """
+from typing import Optional
+
 import torch
 from torchvision.ops import roi_align
 
@@ -46,3 +49,44 @@ def region_features(features: torch.Tensor, boxes: torch.Tensor, stride: int,
     pooled = roi_align(features, boxes_to_rois(boxes.to(features.dtype)), output_size,
                        spatial_scale=1.0 / stride, sampling_ratio=sampling_ratio, aligned=True)
     return pooled.mean(dim=(2, 3)).view(b, n, -1)
+
+
+def sample_present_ids(cell_ids: torch.Tensor, num_samples: int,
+                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Draw ids, uniformly and with replacement, among the ids present in each view.
+
+    An id is present in a view when it wins at least one cell.
+
+    Args:
+        cell_ids: (B, N) ids per feature cell (:func:`majority_ids`).
+        num_samples: ids per view (DetCon: 16).
+
+    Returns:
+        (B, num_samples) long ids.
+    """
+    # Sorted per view, each id's first cell stands for it: drawing cells with
+    # weight 1 on those is a uniform draw over the present ids. No unique():
+    # data-dependent output size makes the host wait for the device.
+    ordered, _ = cell_ids.sort(dim=1)
+    first = torch.ones_like(ordered, dtype=torch.float)
+    first[:, 1:] = (ordered[:, 1:] != ordered[:, :-1]).float()
+    picks = torch.multinomial(first, num_samples, replacement=True, generator=generator)
+    return ordered.gather(1, picks)
+
+
+def mask_pool(features: torch.Tensor, cell_ids: torch.Tensor,
+              sample_ids: torch.Tensor) -> torch.Tensor:
+    """Mean of the feature vectors of the cells of each sampled mask.
+
+    Args:
+        features: (B, C, gh, gw) feature map (e.g. ResNet C5).
+        cell_ids: (B, gh * gw) id of each cell, row-major.
+        sample_ids: (B, R) ids to pool; an id that owns no cell pools to zeros.
+
+    Returns:
+        (B, R, C) pooled features.
+    """
+    b, c = features.shape[:2]
+    weights = (cell_ids[:, None, :] == sample_ids[:, :, None]).to(features.dtype)  # (B, R, N)
+    weights = weights / weights.sum(dim=2, keepdim=True).clamp(min=1.0)
+    return torch.bmm(weights, features.reshape(b, c, -1).transpose(1, 2))

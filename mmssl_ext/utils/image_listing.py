@@ -1,0 +1,29 @@
+"""The two image listings our datasets and tools read, each read in one place:
+the top-level lists of a COCO json, and the first field of each line of a
+list file. The callers raise their own kind of error (a dataset a
+``ValueError`` for the Runner, a tool an ``InputError`` that names the fix)."""
+from typing import Any, Iterable, List, Optional, Sequence
+
+
+def missing_coco_key(coco: Any, keys: Sequence[str] = ('images', )) -> Optional[str]:
+    """The first of ``keys`` that the parsed json ``coco`` lacks (``keys[0]``
+    when it is no JSON object at all), or None when it has them all.
+
+    ``('images', )`` is what an image-info file (unlabeled2017) holds;
+    ``('images', 'annotations', 'categories')`` an instances file.
+    """
+    if not isinstance(coco, dict):
+        return keys[0]
+    return next((key for key in keys if key not in coco), None)
+
+
+def first_fields(lines: Iterable[str]) -> List[str]:
+    """The first field of each line of a list file (split on a tab, else on
+    white space: Conceptual Captions' TSV and plain lists alike); blank lines
+    and lines starting with ``#`` are skipped."""
+    fields = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith('#'):
+            fields.append(line.split('\t', 1)[0] if '\t' in line else line.split(None, 1)[0])
+    return fields
