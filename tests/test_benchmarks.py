@@ -394,3 +394,23 @@ def test_gpu_check_runs_every_method_in_each_precision_on_the_cpu(tmp_path, subp
     assert '| config | mode | ok | loss | step ms | peak MiB | note |' in table
     assert '### Checks (issue 22)' in table
     assert table.count('| yes |') == len(rows) + len(checks)
+
+
+def test_encoder_macs_count_the_neck_of_an_algorithm_that_puts_it_in_the_encoder():
+    """MaskCo's MPH maps feature maps (``neck_in_encoder``): its MACs are part
+    of the encoder's; an algorithm without the flag counts the backbone."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, encoder_macs
+    register_all_modules(init_default_scope=False)
+    init_default_scope('mmssl_ext')
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'maskco', 'maskco_r18_1xb32-600i_synthetic.py'))
+    cpu_norms(cfg.model)
+    model, _ = build_for_training(cfg, 'cpu')
+    assert type(model).neck_in_encoder is True
+    with_neck = encoder_macs(model, 64)
+    model.neck_in_encoder = False
+    backbone_only = encoder_macs(model, 64)
+    assert with_neck > backbone_only > 0

@@ -204,16 +204,17 @@ def forward_losses(model: nn.Module, data: dict, channels_last: bool = False,
 
 
 class _Encoder(nn.Module):
-    """backbone (+ neck when it maps feature maps, as MaskCo's MPH) for MAC counting."""
+    """backbone (+ neck for an algorithm whose ``neck_in_encoder`` says it maps
+    feature maps, as MaskCo's MPH) for MAC counting."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.backbone = model.backbone
-        self.mph = model.neck if type(model).__name__ == 'MaskCo' else None
+        self.neck = model.neck if getattr(model, 'neck_in_encoder', False) else None
 
     def forward(self, x: torch.Tensor):
         out = self.backbone(x)
-        return self.mph(out) if self.mph is not None else out
+        return self.neck(out) if self.neck is not None else out
 
 
 def encoder_macs(model: nn.Module, size: int) -> float:

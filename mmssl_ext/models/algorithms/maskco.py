@@ -52,6 +52,11 @@ class MaskCo(BaseSelfSupervisor):
     ``mask_mode`` (see :class:`~mmssl_ext.datasets.transforms.MaskCoViews`).
     """
 
+    # The neck (the MPH) maps feature maps to feature maps before any pooling:
+    # the encoder whose cost and features the benchmarks and probes measure
+    # is backbone + neck.
+    neck_in_encoder = True
+
     @staticmethod
     def nondeterministic_cuda_ops() -> List[str]:
         """For ``DeterministicCUDAHook``: what has no deterministic CUDA backward."""
