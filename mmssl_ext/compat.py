@@ -1,7 +1,12 @@
 """Small shims for the pinned OpenMMLab releases on modern PyTorch.
 
 Each shim names the release it works around and when it can be dropped. They
-are applied when ``mmssl_ext`` is imported and touch nothing in site-packages.
+are applied when ``mmssl_ext`` is imported (the HOG one by
+``register_all_modules``) and touch nothing in site-packages. A shim that
+replaces library code first tries the bug on a tiny input and does nothing
+where it is absent (a fixed release, or numpy 1 for the hue): a later release
+is left alone without anyone having to remember to drop the shim.
+docs/en/compat.md lists every global effect of importing the package.
 """
 import pickle
 
@@ -10,7 +15,8 @@ import torch
 
 __all__ = [
     'MMENGINE_CHECKPOINT_SAFE_GLOBALS', 'allow_mmengine_checkpoints', 'adjust_hue',
-    'patch_mmcv_adjust_hue', 'patch_mmpretrain_hog_generator'
+    'hue_rotation_overflows', 'patch_mmcv_adjust_hue', 'hog_fails_under_autocast',
+    'patch_mmpretrain_hog_generator'
 ]
 
 
@@ -106,7 +112,7 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend=None) -> np.ndarray:
     from mmcv.image import io as mmcv_io
     from mmcv.image import photometric
     if hue_factor >= 0:
-        return _MMCV_ADJUST_HUE(img, hue_factor, backend=backend)
+        return (_MMCV_ADJUST_HUE or photometric.adjust_hue)(img, hue_factor, backend=backend)
     if not -0.5 <= hue_factor <= 0.5:
         raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
     backend = mmcv_io.imread_backend if backend is None else backend
@@ -134,21 +140,52 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend=None) -> np.ndarray:
 _MMCV_ADJUST_HUE = None
 
 
-def patch_mmcv_adjust_hue() -> None:
-    """Point ``mmcv.adjust_hue`` (what mmpretrain's ColorJitter calls) at :func:`adjust_hue`."""
+def hue_rotation_overflows(mmcv_adjust_hue) -> bool:
+    """Whether ``mmcv_adjust_hue`` has the bug :func:`adjust_hue` works around:
+    a negative factor on a 1 x 1 image raises ``OverflowError``."""
+    try:
+        mmcv_adjust_hue(np.zeros((1, 1, 3), np.uint8), -0.1)
+    except OverflowError:
+        return True
+    return False
+
+
+def patch_mmcv_adjust_hue() -> bool:
+    """Point ``mmcv.adjust_hue`` (what mmpretrain's ColorJitter calls) at
+    :func:`adjust_hue`, in the three namespaces it is reached through
+    (``mmcv``, ``mmcv.image``, ``mmcv.image.photometric``), when mmcv's has
+    the bug. Returns whether mmcv's function is (now) replaced."""
     global _MMCV_ADJUST_HUE
     import mmcv
     import mmcv.image
     from mmcv.image import photometric
     if _MMCV_ADJUST_HUE is not None:
-        return
+        return True
+    if not hue_rotation_overflows(photometric.adjust_hue):
+        return False  # a fixed mmcv, or numpy 1: nothing to do
     _MMCV_ADJUST_HUE = photometric.adjust_hue
     for namespace in (mmcv, mmcv.image, photometric):
         namespace.adjust_hue = adjust_hue
+    return True
 
 
-def patch_mmpretrain_hog_generator() -> None:
-    """Compute MaskFeat's HOG targets in fp32 with autocast off.
+def hog_fails_under_autocast(forward) -> bool:
+    """Whether ``HOGGenerator.forward`` has the bug the HOG shim works around:
+    a (1, 3, 16, 16) input under CPU bf16 autocast raises the scatter's dtype
+    error."""
+    from mmpretrain.models.selfsup.maskfeat import HOGGenerator
+    try:
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            forward(HOGGenerator(), torch.zeros(1, 3, 16, 16))
+    except RuntimeError as err:
+        return 'dtype' in str(err)
+    return False
+
+
+def patch_mmpretrain_hog_generator() -> bool:
+    """Compute MaskFeat's HOG targets in fp32 with autocast off, when
+    mmpretrain's ``HOGGenerator`` fails under autocast. Returns whether its
+    forward is (now) wrapped.
 
     mmpretrain 1.2.0's ``HOGGenerator.forward`` scatters the gradient
     magnitudes, which autocast makes fp16/bf16 (they come from conv2d), into
@@ -163,7 +200,9 @@ def patch_mmpretrain_hog_generator() -> None:
     from mmpretrain.models.selfsup.maskfeat import HOGGenerator
     forward = HOGGenerator.forward
     if getattr(forward, 'mmssl_fp32', False):
-        return
+        return True
+    if not hog_fails_under_autocast(forward):
+        return False  # a fixed mmpretrain
 
     @functools.wraps(forward)
     def forward_in_fp32(self, x: torch.Tensor) -> torch.Tensor:
@@ -172,6 +211,7 @@ def patch_mmpretrain_hog_generator() -> None:
 
     forward_in_fp32.mmssl_fp32 = True
     HOGGenerator.forward = forward_in_fp32
+    return True
 
 
 allow_mmengine_checkpoints()

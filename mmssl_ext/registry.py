@@ -97,7 +97,17 @@ def _reachable_from_every_scope(registry: Registry) -> None:
     parent chain (mmssl_ext -> mmpretrain -> mmengine) is unchanged.
     """
     root = registry._get_root_registry()
-    root._children.setdefault(registry.scope, registry)
+    # A private attribute of mmengine's Registry (0.10.x, the tested range):
+    # its absence in another release is said plainly, not as an AttributeError
+    # from deep inside an import.
+    children = getattr(root, '_children', None)
+    if not isinstance(children, dict):
+        import mmengine
+        raise RuntimeError(
+            f"mmssl_ext links its registries at the root of mmengine's registry tree through "
+            f'Registry._children, which mmengine {mmengine.__version__} does not have; '
+            f"install the tested mmengine (>=0.10.4,<0.11, see setup.cfg)")
+    children.setdefault(registry.scope, registry)
 
 
 for _registry in (RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,

@@ -130,3 +130,54 @@ def test_maskfeat_hog_targets_compute_in_fp32_under_autocast():
         got = hog(images)  # fp32 images, as MaskFeat passes them; the convs would run in bf16
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, expected)
+
+
+def test_the_hue_shim_is_a_no_op_where_mmcv_has_no_overflow(monkeypatch):
+    """On the pinned stack (mmcv 2.1.0, numpy 2) the probe finds the bug; with
+    an mmcv whose adjust_hue takes negative factors (a fixed release, or
+    numpy 1) nothing is replaced."""
+    import mmcv
+    from mmcv.image import photometric
+    assert compat.hue_rotation_overflows(compat._MMCV_ADJUST_HUE)  # the pinned mmcv
+    assert not compat.hue_rotation_overflows(compat.adjust_hue)
+
+    def fixed_adjust_hue(img, hue_factor, backend=None):
+        return img
+
+    monkeypatch.setattr(compat, '_MMCV_ADJUST_HUE', None)
+    for namespace in (mmcv, mmcv.image, photometric):
+        monkeypatch.setattr(namespace, 'adjust_hue', fixed_adjust_hue)
+    assert compat.patch_mmcv_adjust_hue() is False
+    assert mmcv.adjust_hue is photometric.adjust_hue is fixed_adjust_hue
+    assert compat._MMCV_ADJUST_HUE is None
+
+
+def test_the_hog_shim_is_a_no_op_where_mmpretrain_computes_in_fp32(monkeypatch):
+    import torch
+    from mmpretrain.models.selfsup.maskfeat import HOGGenerator
+
+    from mmssl_ext.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    wrapped = HOGGenerator.forward
+    assert compat.hog_fails_under_autocast(wrapped.__wrapped__)  # mmpretrain 1.2.0
+    assert not compat.hog_fails_under_autocast(wrapped)
+
+    def fixed_forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            return wrapped.__wrapped__(self, x.float())
+
+    monkeypatch.setattr(HOGGenerator, 'forward', fixed_forward)
+    assert compat.patch_mmpretrain_hog_generator() is False
+    assert HOGGenerator.forward is fixed_forward
+
+
+def test_a_registry_without_private_children_is_refused_clearly(monkeypatch):
+    import mmssl_ext.registry as registry
+
+    class NoChildren:
+        pass
+
+    monkeypatch.setattr(registry.MODELS, '_get_root_registry', lambda: NoChildren())
+    with pytest.raises(RuntimeError, match=r'Registry._children, which mmengine .* does not '
+                       r'have; install the tested mmengine \(>=0.10.4,<0.11'):
+        registry._reachable_from_every_scope(registry.MODELS)
