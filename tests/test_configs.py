@@ -2,6 +2,7 @@
 import collections
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
@@ -31,6 +32,28 @@ def test_config_file_names_are_unique():
     clashes = {name: n for name, n in names.items() if n > 1}
     assert not clashes, f'config names used more than once: {clashes}'
     assert len(TOP_CONFIGS) >= 4
+
+
+# {algo}_{backbone}_{gpus}xb{batch}-{options-}{schedule}_{data}.py, the schedule
+# a count of epochs (e), thousands of iterations (k) or iterations (i).
+PRETRAIN_NAME = re.compile(
+    r'^[a-z0-9.-]+_[a-z0-9.-]+_\d+xb\d+-(?:[a-z0-9.]+-)*\d+[eki]_[a-z0-9-]+\.py$')
+# The mission's name, kept as given: the short name of the 500k COCO recipe.
+MISSION_CONFIG = 'r50_8xb32_coco.py'
+
+
+def test_pretraining_config_names_carry_their_schedule():
+    names = [osp.basename(c) for c in PRETRAIN_CONFIGS]
+    assert MISSION_CONFIG in names
+    wrong = [n for n in names if n != MISSION_CONFIG and not PRETRAIN_NAME.match(n)]
+    assert not wrong, f'not {{algo}}_{{backbone}}_{{gpus}}xb{{batch}}-{{schedule}}_{{data}}.py: ' \
+        f'{wrong}'
+    # The rule itself, on names it must refuse:
+    for bad in ('mocov2_r50_8xb32_coco.py', 'maskco_r50_8xb32-coslr_coco.py',
+                'detcon_r50_16xb256-1296e.py'):
+        assert not PRETRAIN_NAME.match(bad), bad
+    mission = Config.fromfile(osp.join(CONFIG_DIR, 'maskco', MISSION_CONFIG))
+    assert mission.train_cfg.max_iters == 500000  # the 500k recipe it names
 
 
 @pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=lambda p: osp.relpath(p, CONFIG_DIR))

@@ -4,7 +4,10 @@
 # a 96-96-64 projector; 600 iterations of batch 32, AdamW at a fixed 1.5e-3
 # after 30 warm-up iterations (the per-256 rule would give 2e-5: far too slow
 # for a run this short), fp32 (AMP needs a GPU).
-_base_ = './ccmim_vit-base-p16_8xb128-amp-coslr-300e_in1k.py'
+_base_ = [
+    './ccmim_vit-base-p16_8xb128-amp-coslr-300e_in1k.py',
+    '../_base_/schedules/synthetic_600i.py',
+]
 
 model = dict(
     backbone=dict(arch=dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=3,
@@ -35,7 +38,6 @@ train_dataloader = dict(
             dict(type='PackInputs'),
         ]))
 
-max_iters = 600
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
@@ -44,9 +46,9 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
 ]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters // 2, by_epoch=False, max_keep_ckpts=2))
-log_processor = dict(by_epoch=False)
-randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False)
+# The 600-iteration CPU schedule: configs/_base_/schedules/synthetic_600i.py.
+train_cfg = _base_.synthetic_600i.train_cfg
+default_hooks = _base_.synthetic_600i.default_hooks
+log_processor = _base_.synthetic_600i.log_processor
+randomness = _base_.synthetic_600i.randomness

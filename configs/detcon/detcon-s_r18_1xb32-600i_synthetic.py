@@ -6,7 +6,7 @@
 #       data/synthetic_scenes/images/train data/synthetic_scenes/fh_masks/train \
 #       --ann-file data/synthetic_scenes/annotations/instances_train.json --scales 200
 # ), 600 iterations of batch 32, LARS lr 0.3 x 32 / 256 (SimCLR's rule).
-_base_ = './detcon-s_r50_16xb256-coslr-1296e_coco.py'
+_base_ = ['./detcon-s_r50_16xb256-coslr-1296e_coco.py', '../_base_/schedules/synthetic_600i.py']
 
 model = dict(
     backbone=dict(depth=18, norm_cfg=dict(type='BN')),
@@ -33,15 +33,10 @@ train_dataloader = dict(
             dict(type='PackInputs', algorithm_keys=['view_cells']),
         ]))
 
-max_iters = 600
 optim_wrapper = dict(optimizer=dict(lr=0.3 * 32 / 256))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
-         end=max_iters),
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters // 2, by_epoch=False, max_keep_ckpts=2))
-log_processor = dict(by_epoch=False)
-randomness = dict(seed=0)
+# The 600-iteration CPU schedule: configs/_base_/schedules/synthetic_600i.py.
+param_scheduler = _base_.synthetic_600i.param_scheduler
+train_cfg = _base_.synthetic_600i.train_cfg
+default_hooks = _base_.synthetic_600i.default_hooks
+log_processor = _base_.synthetic_600i.log_processor
+randomness = _base_.synthetic_600i.randomness

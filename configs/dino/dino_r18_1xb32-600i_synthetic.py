@@ -6,7 +6,7 @@
 # variant where the ResNet-50 run holds 0.04), output layer frozen for the
 # first 30; BN in the head (also kept from before the ResNet-50 head was
 # corrected), so the demo and the tests' figures stay comparable.
-_base_ = './dino_r50_8xb64-coslr-800e_coco.py'
+_base_ = ['./dino_r50_8xb64-coslr-800e_coco.py', '../_base_/schedules/synthetic_600i.py']
 
 model = dict(
     backbone=dict(depth=18, norm_cfg=dict(type='BN')),
@@ -39,15 +39,10 @@ train_dataloader = dict(
             dict(type='PackInputs'),
         ]))
 
-max_iters = 600
 optim_wrapper = dict(optimizer=dict(lr=0.03 * 32 / 256))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
-         end=max_iters),
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters // 2, by_epoch=False, max_keep_ckpts=2))
-log_processor = dict(by_epoch=False)
-randomness = dict(seed=0)
+# The 600-iteration CPU schedule: configs/_base_/schedules/synthetic_600i.py.
+param_scheduler = _base_.synthetic_600i.param_scheduler
+train_cfg = _base_.synthetic_600i.train_cfg
+default_hooks = _base_.synthetic_600i.default_hooks
+log_processor = _base_.synthetic_600i.log_processor
+randomness = _base_.synthetic_600i.randomness

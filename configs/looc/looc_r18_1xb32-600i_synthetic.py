@@ -2,7 +2,7 @@
 # the benchmarks, at the MoCo v2 small config's budget
 # (../mocov2/mocov2_r18_1xb32-600i_synthetic.py): ResNet-18, 64 px views of the
 # embedded synthetic scenes, queues of 8 batches, m = 0.99, 600 iterations.
-_base_ = './looc_r50_8xb32-500k_coco.py'
+_base_ = ['./looc_r50_8xb32-500k_coco.py', '../_base_/schedules/synthetic_600i.py']
 
 model = dict(
     queue_len=256,
@@ -29,13 +29,9 @@ train_dataloader = dict(
             dict(type='PackInputs'),
         ]))
 
-max_iters = 600
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters // 2, max_keep_ckpts=2))
-randomness = dict(seed=0)
+# The 600-iteration CPU schedule: configs/_base_/schedules/synthetic_600i.py.
+param_scheduler = _base_.synthetic_600i.param_scheduler
+train_cfg = _base_.synthetic_600i.train_cfg
+default_hooks = _base_.synthetic_600i.default_hooks
+log_processor = _base_.synthetic_600i.log_processor
+randomness = _base_.synthetic_600i.randomness

@@ -1,5 +1,5 @@
 # LooC (colour, rotation) on unlabeled COCO train2017 at the MoCo v2 baseline's
-# budget (../mocov2/mocov2_r50_8xb32_coco.py: SGD, 500k iterations of 256).
+# budget (../mocov2/mocov2_r50_8xb32-500k_coco.py: SGD, 500k iterations of 256).
 _base_ = [
     '../_base_/models/looc_r50.py',
     '../_base_/datasets/coco_looc.py',

@@ -6,23 +6,13 @@
 # set train_cfg.max_epochs (and the schedulers' ends) to match a budget.
 _base_ = [
     'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-800e_in1k.py',
-    '../_base_/reliability_hooks.py'
+    '../_base_/mmpretrain_on_coco.py',
 ]
 default_scope = 'mmssl_ext'
 
 data_root = 'data/coco/'
 train_dataloader = dict(
-    dataset=dict(
-        _delete_=True,
-        type='COCOImageDataset',
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img_path='train2017/'),
-        pipeline={{_base_.train_pipeline}}))
-
-# Checkpoints renamed into place once complete (docs/en/reliability.md).
-default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
-
-# The collective timeout of our runtime (configs/_base_/default_runtime.py):
-# mmpretrain's leaves torch's NCCL default of 10 minutes.
-env_cfg = dict(dist_cfg=dict(timeout=1800))
+    dataset=dict(**_base_.mmpretrain_on_coco.dataset, data_root=data_root,
+                 pipeline={{_base_.train_pipeline}}))
+default_hooks = _base_.mmpretrain_on_coco.default_hooks  # atomic checkpoints
+env_cfg = _base_.mmpretrain_on_coco.env_cfg  # our collective timeout

@@ -1,7 +1,7 @@
 # Small CPU variant of r50_8xb32_coco.py for the demo and the tests: ResNet-18,
 # 64 px views of the embedded synthetic scenes, 600 iterations; the same
 # short-run settings as mocov2_r18_1xb32-600i_synthetic.py (queue 256, m=0.99).
-_base_ = './r50_8xb32_coco.py'
+_base_ = ['./r50_8xb32_coco.py', '../_base_/schedules/synthetic_600i.py']
 
 model = dict(
     queue_len=256,
@@ -41,14 +41,10 @@ train_dataloader = dict(
         data_prefix=dict(img_path='images/train/'),
         pipeline=train_pipeline))
 
-max_iters = 600
 optim_wrapper = dict(optimizer=dict(lr=0.03))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters // 2, max_keep_ckpts=2))
-randomness = dict(seed=0)
+# The 600-iteration CPU schedule: configs/_base_/schedules/synthetic_600i.py.
+param_scheduler = _base_.synthetic_600i.param_scheduler
+train_cfg = _base_.synthetic_600i.train_cfg
+default_hooks = _base_.synthetic_600i.default_hooks
+log_processor = _base_.synthetic_600i.log_processor
+randomness = _base_.synthetic_600i.randomness

@@ -1,7 +1,7 @@
-# Small CPU variant of mocov2_r50_8xb32_coco.py for the demo and the tests:
+# Small CPU variant of mocov2_r50_8xb32-500k_coco.py for the demo and the tests:
 # ResNet-18, 64 px views of the embedded synthetic scenes
 # (tools/misc/make_synthetic_scenes.py), 600 iterations.
-_base_ = './mocov2_r50_8xb32_coco.py'
+_base_ = ['./mocov2_r50_8xb32-500k_coco.py', '../_base_/schedules/synthetic_600i.py']
 
 # A short run on a small dataset. The queue holds 8 batches (not 2048): with a
 # long queue and a fast-moving encoder, queued keys are told apart from fresh
@@ -48,14 +48,10 @@ train_dataloader = dict(
         data_prefix=dict(img_path='images/train/'),
         pipeline=train_pipeline))
 
-max_iters = 600
 optim_wrapper = dict(optimizer=dict(lr=0.03))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 30, by_epoch=False, begin=30,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters // 2, max_keep_ckpts=2))
-randomness = dict(seed=0)
+# The 600-iteration CPU schedule: configs/_base_/schedules/synthetic_600i.py.
+param_scheduler = _base_.synthetic_600i.param_scheduler
+train_cfg = _base_.synthetic_600i.train_cfg
+default_hooks = _base_.synthetic_600i.default_hooks
+log_processor = _base_.synthetic_600i.log_processor
+randomness = _base_.synthetic_600i.randomness

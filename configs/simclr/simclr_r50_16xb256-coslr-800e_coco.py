@@ -6,7 +6,7 @@
 # set train_cfg.max_epochs (and the schedulers' ends) to match a budget.
 _base_ = [
     'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-800e_in1k.py',
-    '../_base_/reliability_hooks.py'
+    '../_base_/mmpretrain_on_coco.py',
 ]
 default_scope = 'mmssl_ext'
 
@@ -38,17 +38,7 @@ train_dataloader = dict(
     # (mmpretrain's config lets the epoch's last, shorter batch through, and
     # the all-gather of unequal tensors fails on 16 GPUs).
     drop_last=True,
-    dataset=dict(
-        _delete_=True,
-        type='COCOImageDataset',
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img_path='train2017/'),
-        pipeline=train_pipeline))
-
-# Checkpoints renamed into place once complete (docs/en/reliability.md).
-default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
-
-# The collective timeout of our runtime (configs/_base_/default_runtime.py):
-# mmpretrain's leaves torch's NCCL default of 10 minutes.
-env_cfg = dict(dist_cfg=dict(timeout=1800))
+    dataset=dict(**_base_.mmpretrain_on_coco.dataset, data_root=data_root,
+                 pipeline=train_pipeline))
+default_hooks = _base_.mmpretrain_on_coco.default_hooks  # atomic checkpoints
+env_cfg = _base_.mmpretrain_on_coco.env_cfg  # our collective timeout

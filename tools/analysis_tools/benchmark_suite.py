@@ -48,7 +48,7 @@ LOOC = 'configs/looc/looc_r18_1xb32-600i_synthetic.py'
 PAIRS = [(MASKCO, MOCO), (DETCON_S, SIMCLR), (DETCON_B, BYOL), (CCMIM, MAE), (NNCLR, SIMCLR),
          (DINO, BYOL), (DILO, MOCO), (LOOC, MOCO)]
 FULL_PAIRS = [
-    ('configs/maskco/r50_8xb32_coco.py', 'configs/mocov2/mocov2_r50_8xb32_coco.py'),
+    ('configs/maskco/r50_8xb32_coco.py', 'configs/mocov2/mocov2_r50_8xb32-500k_coco.py'),
     ('configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',
      'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py'),
     ('configs/detcon/detcon-b_r50_16xb256-coslr-1296e_coco.py',
