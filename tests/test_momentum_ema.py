@@ -76,3 +76,35 @@ def test_no_host_read_per_step_and_one_after_a_load():
     other.steps.fill_(3)
     _train_a_little(online, other, 1, start=7)
     assert int(other.steps) == 8
+
+
+def test_a_copy_of_named_submodules_follows_them_as_an_update_of_their_module_dict():
+    """``of_submodules`` / ``follow`` (what the algorithms use) against the
+    plain API on an equal ModuleDict: the same state-dict keys and values."""
+    from torch import nn
+
+    from mmssl_ext.models.utils import MomentumEMA
+
+    class Owner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.neck, self.head = nn.Linear(3, 4), nn.Linear(4, 2), nn.Linear(2, 1)
+
+    torch.manual_seed(0)
+    owner = Owner()
+    ours = MomentumEMA.of_submodules(owner, ('backbone', 'neck'), momentum=0.25)
+    plain = MomentumEMA(nn.ModuleDict(dict(backbone=owner.backbone, neck=owner.neck)),
+                        momentum=0.25)
+    assert list(ours.state_dict()) == list(plain.state_dict())
+    assert [k for k in ours.state_dict() if k.startswith('module.')] == [
+        'module.backbone.weight', 'module.backbone.bias', 'module.neck.weight',
+        'module.neck.bias']
+    for _ in range(3):
+        with torch.no_grad():
+            for p in owner.parameters():
+                p.add_(torch.randn_like(p))
+        ours.follow(owner)
+        plain.update_parameters(nn.ModuleDict(dict(backbone=owner.backbone, neck=owner.neck)))
+    for (name, a), (_, b) in zip(ours.state_dict().items(), plain.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(ours.module.neck.weight, owner.neck.weight)  # averaged, not copied

@@ -146,8 +146,8 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
         self.predictor = MODELS.build(predictor)
         self.detcon_loss = MODELS.build(loss)
         self.num_samples = num_samples
-        self.target_net = CosineMomentumEMA(
-            nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)), momentum=base_momentum)
+        self.target_net = CosineMomentumEMA.of_submodules(self, ('backbone', 'neck'),
+                                                          momentum=base_momentum)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -165,8 +165,7 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
             ids.append(samples)
             cells_per_view.append(cells)
         with torch.no_grad():
-            self.target_net.update_parameters(
-                nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)))
+            self.target_net.follow(self)
             target = self.target_net.module
             targets = [
                 self._project(target['neck'], target['backbone'](view)[-1], cells, samples)

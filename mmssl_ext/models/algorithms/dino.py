@@ -88,9 +88,8 @@ class DINO(BaseSelfSupervisor):
         self.teacher_temp, self.warmup_teacher_temp = teacher_temp, warmup_teacher_temp
         self.teacher_temp_warmup, self.freeze_last_layer = teacher_temp_warmup, freeze_last_layer
         self.by_epoch = by_epoch
-        self.teacher = CosineMomentumEMA(
-            nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)), momentum=momentum,
-            end_momentum=end_momentum)
+        self.teacher = CosineMomentumEMA.of_submodules(
+            self, ('backbone', 'neck'), momentum=momentum, end_momentum=end_momentum)
         # The official teacher is built without stochastic depth.
         for module in self.teacher.modules():
             if hasattr(module, 'drop_prob'):
@@ -156,8 +155,7 @@ class DINO(BaseSelfSupervisor):
                       logger='current', level=logging.WARNING)
         global_views = inputs[:self.num_global_views]
         with torch.no_grad():
-            self.teacher.update_parameters(
-                nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck)))
+            self.teacher.follow(self)
             teacher = self.teacher.module
             teacher_out = self._forward_views(teacher['backbone'], teacher['neck'],
                                               global_views)

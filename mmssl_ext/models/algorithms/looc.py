@@ -60,8 +60,8 @@ class LooC(BaseSelfSupervisor):
         self.num_groups, self.temperature = num_groups, temperature
         self.concat_spaces = concat_spaces
         self.heads = nn.ModuleList([MODELS.build(neck) for _ in range(num_groups + 1)])
-        self.target_net = MomentumEMA(
-            nn.ModuleDict(dict(backbone=self.backbone, heads=self.heads)), momentum)
+        self.target_net = MomentumEMA.of_submodules(self, ('backbone', 'heads'),
+                                                    momentum=momentum)
         self.queues = nn.ModuleList(
             [EmbeddingQueue(queue_len, feat_dim) for _ in range(num_groups + 1)])
 
@@ -109,8 +109,7 @@ class LooC(BaseSelfSupervisor):
                              'the groups of LooCViews')
         queries = self._embed(self.heads, self.backbone(inputs[0]))
         with torch.no_grad():
-            self.target_net.update_parameters(
-                nn.ModuleDict(dict(backbone=self.backbone, heads=self.heads)))
+            self.target_net.follow(self)
             target = self.target_net.module
             keys = [[] for _ in range(self.num_groups + 1)]
             for view in inputs[1:]:

@@ -79,9 +79,8 @@ class MaskCo(BaseSelfSupervisor):
                              'default) or intra_negatives (the same image\'s other boxes)')
         self.intra_negatives, self.queue_negatives = intra_negatives, queue_negatives
         # The key encoder: a momentum copy of everything the query goes through.
-        self.target_net = MomentumEMA(
-            nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
-                               projector=self.projector)), momentum)
+        self.target_net = MomentumEMA.of_submodules(
+            self, ('backbone', 'neck', 'projector'), momentum=momentum)
         self.queue = EmbeddingQueue(queue_len, feat_dim)
 
     def _embed(self, projector: nn.Module, feature_map: torch.Tensor,
@@ -150,9 +149,7 @@ class MaskCo(BaseSelfSupervisor):
         q = self._embed(self.projector, q_map, mask_box[:, None])[:, 0]
 
         with torch.no_grad():
-            self.target_net.update_parameters(
-                nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
-                                   projector=self.projector)))
+            self.target_net.follow(self)
             target = self.target_net.module
             # Shuffle-BN across processes; un-shuffle the feature maps before
             # RoI align so that each image's boxes read its own features.

@@ -13,7 +13,7 @@ schedule. The state dicts (``module.*``, ``steps``) and the values are those
 of mmengine's and mmpretrain's classes, so checkpoints load either way.
 """
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from mmengine.logging import MessageHub
@@ -21,6 +21,10 @@ from mmengine.model import ExponentialMovingAverage
 from torch import nn
 
 from mmssl_ext.registry import MODELS
+
+
+def _named_submodules(owner: nn.Module, names: Sequence[str]) -> nn.ModuleDict:
+    return nn.ModuleDict({name: getattr(owner, name) for name in names})
 
 
 @MODELS.register_module()
@@ -45,6 +49,21 @@ class MomentumEMA(ExponentialMovingAverage):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._host_steps = None
+
+    @classmethod
+    def of_submodules(cls, owner: nn.Module, names: Sequence[str], **kwargs) -> 'MomentumEMA':
+        """A momentum copy of the submodules ``names`` of ``owner`` (an
+        algorithm's ``backbone``, ``neck`` ...), keyed by those names in
+        ``.module`` (``target_net.module.backbone.*``: the official state-dict
+        layout); :meth:`follow` updates it from the same submodules."""
+        ema = cls(_named_submodules(owner, names), **kwargs)
+        ema.followed_names = tuple(names)
+        return ema
+
+    def follow(self, owner: nn.Module) -> None:
+        """One update from the submodules of ``owner`` named at
+        :meth:`of_submodules`."""
+        self.update_parameters(_named_submodules(owner, self.followed_names))
 
     def momentum_at(self, step: int) -> float:
         """The online parameters' weight at ``step``."""
