@@ -46,7 +46,7 @@ def test_region_feature_of_a_constant_map_is_the_constant():
 def test_info_nce_on_a_hand_built_case():
     q = torch.tensor([[1.0, 0.0]])
     k = torch.tensor([[0.6, 0.8]])
-    queue = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).T  # (D, K): keys (0,1) and (1,0)
+    queue = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # (K, D): keys (0,1) and (1,0)
     extra = torch.tensor([[[-1.0, 0.0]]])
     logits = info_nce_logits(q, k, queue, extra, temperature=0.5)
     torch.testing.assert_close(logits, torch.tensor([[1.2, -2.0, 0.0, 2.0]]))
@@ -57,11 +57,11 @@ def test_info_nce_on_a_hand_built_case():
 def test_info_nce_equals_cross_entropy_of_mmpretrain_layout():
     torch.manual_seed(1)
     q, k = F.normalize(torch.randn(5, 8), dim=1), F.normalize(torch.randn(5, 8), dim=1)
-    queue = F.normalize(torch.randn(8, 11), dim=0)
+    queue = F.normalize(torch.randn(8, 11), dim=0)  # mmpretrain's MoCo layout: (D, K)
     l_pos = torch.einsum('nc,nc->n', q, k)[:, None]
     l_neg = torch.einsum('nc,ck->nk', q, queue)
     expected = F.cross_entropy(torch.cat([l_pos, l_neg], 1) / 0.2, torch.zeros(5).long())
-    torch.testing.assert_close(info_nce_loss(q, k, queue), expected)
+    torch.testing.assert_close(info_nce_loss(q, k, queue.T), expected)  # ours: a key a row
 
 
 @pytest.mark.parametrize('seed', range(3))

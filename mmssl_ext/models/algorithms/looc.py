@@ -90,14 +90,14 @@ class LooC(BaseSelfSupervisor):
             negatives.
         """
         losses = []
-        invariant_queue = self.queues[0].embeddings.T.clone()
+        invariant_queue = self.queues[0].embeddings.clone()
         losses.append(torch.stack([
             info_nce_loss(queries[0], key, invariant_queue, temperature=self.temperature)
             for key in keys[0]]).mean())
         for space in range(1, self.num_groups + 1):
             others = torch.stack([k for j, k in enumerate(keys[space]) if j != space], dim=1)
             losses.append(info_nce_loss(queries[space], keys[space][space],
-                                        self.queues[space].embeddings.T.clone(), others,
+                                        self.queues[space].embeddings.clone(), others,
                                         self.temperature))
         return losses
 

@@ -163,10 +163,10 @@ class MaskCo(BaseSelfSupervisor):
             k = self._embed(target['projector'], k_map, used)  # (B, N or 1, D)
 
         extra = k[:, 1:] if self.intra_negatives else None
-        # (D, K), cloned: the enqueue below writes in place into what the
-        # query's gradient needs. Intra-only: no column of the queue.
-        queue = (self.queue.embeddings.T.clone() if self.queue_negatives
-                 else q.new_zeros(q.shape[1], 0))
+        # Cloned: the enqueue below writes in place into what the query's
+        # gradient needs. Intra-only: no row of the queue.
+        queue = (self.queue.embeddings.clone() if self.queue_negatives
+                 else q.new_zeros(0, q.shape[1]))
         loss = info_nce_loss(q, k[:, 0], queue, extra, self.temperature)
         # The positive keys of the whole (gathered) batch.
         self.queue.enqueue(k[:, 0])

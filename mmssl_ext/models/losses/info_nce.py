@@ -17,8 +17,9 @@ def info_nce_logits(query: torch.Tensor, positive_key: torch.Tensor, queue: torc
     Args:
         query: (B, D) L2-normalised queries.
         positive_key: (B, D) L2-normalised keys, row i the positive of query i.
-        queue: (D, K) L2-normalised negative keys shared by all queries
-            (mmpretrain's queue layout).
+        queue: (K, D) L2-normalised negative keys shared by all queries, a
+            key per row (``EmbeddingQueue.embeddings``' layout; mmpretrain
+            keeps the transpose).
         extra_negatives: optional (B, M, D) negatives of each query alone
             (MaskCo(+in): the other boxes of the same key view).
         temperature: tau; logits are similarities divided by it.
@@ -30,7 +31,7 @@ def info_nce_logits(query: torch.Tensor, positive_key: torch.Tensor, queue: torc
     parts = [pos]
     if extra_negatives is not None:
         parts.append(torch.einsum('bd,bmd->bm', query, extra_negatives))
-    parts.append(query @ queue)
+    parts.append(query @ queue.T)
     return torch.cat(parts, dim=1) / temperature
 
 
