@@ -172,7 +172,7 @@ def test_stop_gradient_masked_branch_builds_no_graph_and_sends_no_gradient():
         key = model.projector((model.backbone.encode_set(tokens, masked)[:, 0], ))[0]
     model.zero_grad()
     query = model.projector((model.backbone.encode_set(tokens, keep)[:, 0], ))[0]
-    (0.2 * model.contrast_loss(query, key)).backward()
+    (0.2 * model.criterion(query, key)).backward()
     for name, param in model.named_parameters():
         if name in grads:
             torch.testing.assert_close(grads[name], param.grad, msg=name)
@@ -190,7 +190,7 @@ def test_align_variant_uses_the_predictor_on_the_visible_side_only():
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(ALIGN)
     model_cfg = Config.fromfile(TINY).model
-    model_cfg['contrast_loss'] = cfg.model.contrast_loss  # replaced, not merged
+    model_cfg['loss'] = cfg.model.loss  # replaced, not merged
     model_cfg['predictor'] = dict(cfg.model.predictor, in_channels=64, out_channels=64,
                                   hid_channels=16)
     torch.manual_seed(0)
@@ -214,7 +214,7 @@ def test_align_variant_uses_the_predictor_on_the_visible_side_only():
 
 def test_without_contrast_no_projector_is_built():
     model = _model(contrast_weight=0)
-    assert model.projector is None and model.contrast_loss is None
+    assert model.projector is None and model.criterion is None
 
 
 def test_backbone_without_division_is_refused():

@@ -249,7 +249,7 @@ def test_detcon_b_pools_the_targets_with_the_online_ids():
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(DETCON_B).model)
     seen = []
-    model.detcon_loss.register_forward_hook(lambda module, args, out: seen.append(args))
+    model.criterion.register_forward_hook(lambda module, args, out: seen.append(args))
     from mmpretrain.structures import DataSample
     samples = []
     for _ in range(3):
@@ -365,7 +365,7 @@ def test_detcon_b_loss_with_a_diverged_target_equals_an_independent_computation(
                             list(model.backbone.parameters()) + list(model.neck.parameters())):
             p_t.copy_((1 - momentum) * p_t + momentum * p_o)
     seen = []
-    hook = model.detcon_loss.register_forward_hook(lambda m, args, out: seen.append(args))
+    hook = model.criterion.register_forward_hook(lambda m, args, out: seen.append(args))
     loss = model.loss(views, _block_ids(3))['loss']
     hook.remove()
     ids1, ids2 = seen[0][4], seen[0][5]

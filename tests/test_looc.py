@@ -134,7 +134,7 @@ def _nce(q, positive, negatives, tau):
 
 def test_each_space_has_its_own_positives_and_negatives():
     model = _model()
-    tau, b, d = model.temperature, 3, 4
+    tau, b, d = model.criterion.temperature, 3, 4
     gen = torch.Generator().manual_seed(0)
     unit = lambda *s: F.normalize(torch.randn(*s, generator=gen), dim=-1)  # noqa: E731
     queries = [unit(b, d) for _ in range(3)]

@@ -106,8 +106,8 @@ def test_short_training_run_is_finite(tmp_path, synthetic_root):
 def test_maskco_trains_as_two_gloo_processes(tmp_path, synthetic_root, subprocess_env):
     # Shuffle-BN all-gathers key images across the processes and un-shuffles
     # the feature maps before RoI align; the queue gathers 2 x 4 keys a step.
-    import random
     import subprocess
+    import random
     env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
     proc = subprocess.run(
         ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL, '2', '--work-dir',
@@ -156,7 +156,8 @@ def test_loss_equals_an_independent_computation(intra):
     # (and of the shuffle), so each embedding can be recomputed image by image.
     torch.manual_seed(0)
     model = _tiny_model(intra_negatives=bool(intra), queue_negatives=intra != 'only',
-                        temperature=0.3, queue_len=9).eval()
+                        loss=dict(type='QueueInfoNCELoss', temperature=0.3),
+                        queue_len=9).eval()
     im_q, im_k = torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64)
     key_boxes = torch.tensor([[[0., 0., 30., 30.], [34., 30., 64., 64.]],
                               [[10., 12., 50., 40.], [0., 40., 20., 64.]],

@@ -4,8 +4,8 @@
 _base_ = './ccmim_vit-base-p16_8xb128-amp-coslr-400e_in1k.py'
 
 model = dict(
-    contrast_loss=dict(_delete_=True, type='CosineSimilarityLoss', shift_factor=1.0,
-                       scale_factor=1.0),
+    loss=dict(_delete_=True, type='CosineSimilarityLoss', shift_factor=1.0,
+              scale_factor=1.0),
     predictor=dict(type='NonLinearNeck', in_channels=256, hid_channels=64, out_channels=256,
                    num_layers=2, with_bias=False, with_last_bn=False, with_last_bias=True,
                    with_avg_pool=False, norm_cfg=dict(type='BN1d')))

@@ -92,8 +92,10 @@ def _unknown_keys(node, path: str, registry: Registry, errors: List[str]) -> Non
         if key in ('type', '_scope_', '_delete_'):
             continue
         if arguments is not None and key not in arguments:
+            renamed = getattr(cls, 'renamed_arguments', {}).get(key)
             close = difflib.get_close_matches(key, arguments, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else '.'
+            hint = (f'; it became {renamed}.' if renamed else
+                    f"; did you mean '{close[0]}'?" if close else '.')
             errors.append(f'{path}.{key}: {cls.__name__} has no argument {key!r}{hint} '
                           f'Its arguments: {", ".join(arguments)}')
         elif isinstance(value, (dict, list, tuple)) and key not in ('pipeline', ):

@@ -100,7 +100,7 @@ def _graph_masked_loss(self, inputs, data_samples, **kwargs):
     loss_rec = self.head.loss(self.neck(visible, ids_restore), inputs, mask)
     key = self._project(self.backbone.encode_set(tokens, masked)[:, 0]).detach()
     query = self._project(visible[:, 0])
-    contrast = self.contrast_loss(query, key)
+    contrast = self.criterion(query, key)
     return dict(loss_rec=loss_rec, loss_contrast=self.contrast_weight * contrast)
 
 

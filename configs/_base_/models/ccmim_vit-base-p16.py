@@ -33,7 +33,7 @@ model = dict(
         with_last_bn_affine=False,
         with_avg_pool=False,
         norm_cfg=dict(type='BN1d')),
-    contrast_loss=dict(type='CrossBatchInfoNCELoss', temperature=0.5),
+    loss=dict(type='CrossBatchInfoNCELoss', temperature=0.5),
     contrast_weight=0.2,
     stop_grad_masked=True,
     init_cfg=[

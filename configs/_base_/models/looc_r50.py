@@ -7,7 +7,7 @@ model = dict(
     queue_len=16384,
     feat_dim=128,
     momentum=0.001,
-    temperature=0.2,
+    loss=dict(type='QueueInfoNCELoss', temperature=0.2),
     concat_spaces=False,
     backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'), zero_init_residual=False),
     neck=dict(type='MoCoV2Neck', in_channels=2048, hid_channels=2048, out_channels=128,

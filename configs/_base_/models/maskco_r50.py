@@ -6,7 +6,7 @@ model = dict(
     queue_len=65536,
     feat_dim=128,
     momentum=0.001,
-    temperature=0.2,
+    loss=dict(type='QueueInfoNCELoss', temperature=0.2),
     feat_stride=32,
     roi_output_size=7,
     intra_negatives=False,

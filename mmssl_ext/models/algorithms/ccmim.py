@@ -25,7 +25,7 @@ class CCMIM(BaseSelfSupervisor):
        normalised-pixel MSE on the masked patches (``head``);
     4. both CLS tokens go through the ``projector`` (D-D-256 with BN); the
        visible one (through ``predictor`` when given, for ``L_align``) is
-       contrasted with the masked one by ``contrast_loss``.
+       contrasted with the masked one by ``loss``.
 
     Total loss: ``loss_rec + loss_contrast``, the latter ``contrast_weight``
     times the contrast (logged unweighted as ``contrast``).
@@ -33,12 +33,14 @@ class CCMIM(BaseSelfSupervisor):
     Args:
         backbone (dict): ``ImportanceMaskingViT``.
         neck (dict): MAE decoder, e.g. mmpretrain's ``MAEPretrainDecoder``.
-        head (dict): e.g. ``MAEPretrainHead(norm_pix=True)``.
+        head (dict): e.g. ``MAEPretrainHead(norm_pix=True)``: mmpretrain's
+            head, which holds the reconstruction loss (``L_rec``).
         projector (dict): on a CLS token (B, D) -> (B, 256), e.g.
             ``NonLinearNeck(with_avg_pool=False)``.
-        contrast_loss (dict): ``CrossBatchInfoNCELoss`` (``L_NCE``, default,
-            temperature 0.5) or ``CosineSimilarityLoss(shift_factor=1)``
-            (``L_align``, SimSiam-style; give a ``predictor`` with it).
+        loss (dict): the contrastive term, ``CrossBatchInfoNCELoss``
+            (``L_NCE``, default, temperature 0.5) or
+            ``CosineSimilarityLoss(shift_factor=1)`` (``L_align``,
+            SimSiam-style; give a ``predictor`` with it).
         predictor (dict, optional): applied to the visible projection only.
         contrast_weight (float): lambda. Defaults to 0.2 (the paper; the
             official code's final value is 0.1). 0 drops the contrast, and the
@@ -51,8 +53,11 @@ class CCMIM(BaseSelfSupervisor):
     equal_batches_reason = ("gathers the batch's embeddings across processes for its "
                             'contrastive term')
 
+    # Arguments of older releases, and where they went (check_config says so).
+    renamed_arguments = {'contrast_loss': 'loss=dict(...) (the same dict)'}
+
     def __init__(self, backbone: dict, neck: dict, head: dict, projector: dict,
-                 contrast_loss: dict = dict(type='CrossBatchInfoNCELoss', temperature=0.5),
+                 loss: dict = dict(type='CrossBatchInfoNCELoss', temperature=0.5),
                  predictor: Optional[dict] = None, contrast_weight: float = 0.2,
                  stop_grad_masked: bool = True, pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -68,7 +73,7 @@ class CCMIM(BaseSelfSupervisor):
         contrast = contrast_weight != 0
         self.projector = MODELS.build(projector) if contrast else None
         self.predictor = MODELS.build(predictor) if contrast and predictor else None
-        self.contrast_loss = MODELS.build(contrast_loss) if contrast else None
+        self.criterion = MODELS.build(loss) if contrast else None
         self.stop_grad_masked = stop_grad_masked
 
     def extract_feat(self, inputs: torch.Tensor):
@@ -95,7 +100,7 @@ class CCMIM(BaseSelfSupervisor):
         query = self._project(visible[:, 0])
         if self.predictor is not None:
             query = self.predictor((query, ))[0]
-        loss_contrast = self.contrast_loss(query, key.detach() if self.stop_grad_masked else key)
+        loss_contrast = self.criterion(query, key.detach() if self.stop_grad_masked else key)
         # mmengine sums every "loss*" entry: the weighted term is the loss, the
         # raw value is only logged.
         return dict(loss_rec=loss_rec, loss_contrast=self.contrast_weight * loss_contrast,

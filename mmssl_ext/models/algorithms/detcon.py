@@ -92,12 +92,12 @@ class DetConS(BaseSelfSupervisor, _MaskPooling):
 
     def __init__(self, backbone: dict, neck: dict,
                  loss: dict = dict(type='DetConLoss', temperature=0.1),
-                 num_samples: int = 16, head: Optional[dict] = None,
-                 pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
+                 num_samples: int = 16, pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+        super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.detcon_loss = MODELS.build(loss)
+        self.criterion = MODELS.build(loss)
         self.num_samples = num_samples
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
@@ -110,7 +110,7 @@ class DetConS(BaseSelfSupervisor, _MaskPooling):
         latents = self._project(self.neck, fmap, cells, samples)
         z1, z2 = latents[:b], latents[b:]
         ids1, ids2 = samples[:b], samples[b:]
-        return dict(loss=self.detcon_loss(z1, z2, z1, z2, ids1, ids2))
+        return dict(loss=self.criterion(z1, z2, z1, z2, ids1, ids2))
 
 
 @MODELS.register_module()
@@ -138,13 +138,12 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
     def __init__(self, backbone: dict, neck: dict, predictor: dict,
                  loss: dict = dict(type='DetConLoss', temperature=0.1),
                  num_samples: int = 16, base_momentum: float = 0.004,
-                 head: Optional[dict] = None, pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
+                 pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+        super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.predictor = MODELS.build(predictor)
-        self.detcon_loss = MODELS.build(loss)
+        self.criterion = MODELS.build(loss)
         self.num_samples = num_samples
         self.target_net = CosineMomentumEMA.of_submodules(self, ('backbone', 'neck'),
                                                           momentum=base_momentum)
@@ -171,5 +170,5 @@ class DetConB(BaseSelfSupervisor, _MaskPooling):
                 self._project(target['neck'], target['backbone'](view)[-1], cells, samples)
                 for view, cells, samples in zip(inputs[:2], cells_per_view, ids)]
         # DetConLoss L2-normalises predictions and targets itself.
-        loss = self.detcon_loss(preds[0], preds[1], targets[0], targets[1], ids[0], ids[1])
+        loss = self.criterion(preds[0], preds[1], targets[0], targets[1], ids[0], ids[1])
         return dict(loss=loss)

@@ -55,7 +55,6 @@ class DINO(BaseSelfSupervisor):
         by_epoch (bool): whether ``teacher_temp_warmup`` and
             ``freeze_last_layer`` count epochs (the paper's unit) or
             iterations (for iteration-based schedules). Defaults to True.
-        head (dict, optional): unused; kept for mmpretrain's base class.
 
     Inputs: ``inputs`` = list of views (B, 3, H_v, W_v), normalised, global
     views first (see :class:`~mmssl_ext.datasets.transforms.MultiCrop`).
@@ -78,10 +77,9 @@ class DINO(BaseSelfSupervisor):
                  teacher_temp: float = 0.04, warmup_teacher_temp: float = 0.04,
                  teacher_temp_warmup: int = 0, freeze_last_layer: int = 1,
                  by_epoch: bool = True, clip_grad_per_param: Optional[float] = 3.0,
-                 head: Optional[dict] = None,
                  pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+        super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.criterion = MODELS.build(loss)
         self.num_global_views = num_global_views

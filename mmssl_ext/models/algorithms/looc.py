@@ -8,7 +8,6 @@ from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmssl_ext.models.losses import info_nce_loss
 from mmssl_ext.models.utils import EmbeddingQueue, MomentumEMA
 from mmssl_ext.registry import MODELS
 
@@ -35,29 +34,33 @@ class LooC(BaseSelfSupervisor):
             ImageNet-100).
         feat_dim (int): embedding channels. Defaults to 128.
         momentum (float): mmengine's EMA momentum (0.001: m = 0.999).
-        temperature (float): Defaults to 0.2.
+        loss (dict): the InfoNCE of each space against its queue, temperature
+            included. Defaults to ``QueueInfoNCELoss`` at 0.2.
         concat_spaces (bool): LooC++: the representation given to
             ``extract_feat`` (and so to kNN / linear evaluation) is the
             concatenation of every space's normalised embedding of the pooled
             feature instead of the backbone's pooled feature. Defaults to False.
-        head (dict, optional): unused; kept for mmpretrain's base class.
 
     Inputs: ``inputs`` = [q, k_0, k_1, ..., k_n], each (B, 3, H, W).
     Loss: the mean over spaces of each space's InfoNCE (space 0: the mean over
     its n + 1 positives).
     """
 
+    # Arguments of older releases, and where they went (check_config says so).
+    renamed_arguments = {'temperature': "loss=dict(type='QueueInfoNCELoss', temperature=...)"}
+
     def __init__(self, backbone: dict, neck: dict, num_groups: int = 2,
                  queue_len: int = 16384, feat_dim: int = 128, momentum: float = 0.001,
-                 temperature: float = 0.2, concat_spaces: bool = False,
-                 head: Optional[dict] = None, pretrained: Optional[str] = None,
+                 loss: dict = dict(type='QueueInfoNCELoss', temperature=0.2),
+                 concat_spaces: bool = False, pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(backbone=backbone, neck=None, head=head, pretrained=pretrained,
+        super().__init__(backbone=backbone, neck=None, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if num_groups < 1:
             raise ValueError(f'num_groups must be >= 1, got {num_groups}')
-        self.num_groups, self.temperature = num_groups, temperature
+        self.num_groups = num_groups
+        self.criterion = MODELS.build(loss)
         self.concat_spaces = concat_spaces
         self.heads = nn.ModuleList([MODELS.build(neck) for _ in range(num_groups + 1)])
         self.target_net = MomentumEMA.of_submodules(self, ('backbone', 'heads'),
@@ -92,13 +95,12 @@ class LooC(BaseSelfSupervisor):
         losses = []
         invariant_queue = self.queues[0].embeddings.clone()
         losses.append(torch.stack([
-            info_nce_loss(queries[0], key, invariant_queue, temperature=self.temperature)
+            self.criterion(queries[0], key, invariant_queue)
             for key in keys[0]]).mean())
         for space in range(1, self.num_groups + 1):
             others = torch.stack([k for j, k in enumerate(keys[space]) if j != space], dim=1)
-            losses.append(info_nce_loss(queries[space], keys[space][space],
-                                        self.queues[space].embeddings.clone(), others,
-                                        self.temperature))
+            losses.append(self.criterion(queries[space], keys[space][space],
+                                         self.queues[space].embeddings.clone(), others))
         return losses
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],

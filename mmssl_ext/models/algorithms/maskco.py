@@ -8,7 +8,6 @@ from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmssl_ext.models.losses import info_nce_loss
 from mmssl_ext.models.utils import EmbeddingQueue, MomentumEMA, region_features
 from mmssl_ext.registry import MODELS
 
@@ -37,14 +36,13 @@ class MaskCo(BaseSelfSupervisor):
         feat_dim (int): projection dimension. Defaults to 128.
         momentum (float): mmengine's EMA momentum, i.e. ``1 - m`` of the paper
             (0.001 is m = 0.999). Defaults to 0.001.
-        temperature (float): InfoNCE temperature. Defaults to 0.2.
+        loss (dict): the InfoNCE against the queue, temperature included.
+            Defaults to ``QueueInfoNCELoss`` at 0.2.
         feat_stride (int): view pixels per cell of the neck's output. Defaults to 32.
         roi_output_size (int): RoIAlign bins per side, averaged. Defaults to 7.
         intra_negatives (bool): MaskCo(+in). Defaults to False.
         queue_negatives (bool): the queue's keys (other images' positives)
             are negatives. False needs ``intra_negatives``. Defaults to True.
-        head (dict, optional): unused; kept so that mmpretrain's base class and
-            configs that set ``head=None`` work.
 
     Inputs: ``inputs`` = [query views, key views], each (B, 3, H, W),
     normalised; each data sample carries ``key_boxes`` (N, 4) in key-view
@@ -63,16 +61,21 @@ class MaskCo(BaseSelfSupervisor):
         return ['torchvision.ops.roi_align backward (the region features of the boxes: '
                 'atomic adds)']
 
+    # Arguments of older releases, and where they went (check_config says so).
+    renamed_arguments = {'temperature': "loss=dict(type='QueueInfoNCELoss', temperature=...)"}
+
     def __init__(self, backbone: dict, neck: dict, projector: dict, queue_len: int = 65536,
-                 feat_dim: int = 128, momentum: float = 0.001, temperature: float = 0.2,
+                 feat_dim: int = 128, momentum: float = 0.001,
+                 loss: dict = dict(type='QueueInfoNCELoss', temperature=0.2),
                  feat_stride: int = 32, roi_output_size: int = 7, intra_negatives: bool = False,
-                 queue_negatives: bool = True, head: Optional[dict] = None,
-                 pretrained: Optional[str] = None, data_preprocessor: Optional[dict] = None,
+                 queue_negatives: bool = True, pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+        super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.projector = MODELS.build(projector)
-        self.queue_len, self.temperature = queue_len, temperature
+        self.criterion = MODELS.build(loss)
+        self.queue_len = queue_len
         self.feat_stride, self.roi_output_size = feat_stride, roi_output_size
         if not (intra_negatives or queue_negatives):
             raise ValueError('MaskCo needs negatives: set queue_negatives (inter-image, the '
@@ -167,7 +170,7 @@ class MaskCo(BaseSelfSupervisor):
         # gradient needs. Intra-only: no row of the queue.
         queue = (self.queue.embeddings.clone() if self.queue_negatives
                  else q.new_zeros(0, q.shape[1]))
-        loss = info_nce_loss(q, k[:, 0], queue, extra, self.temperature)
+        loss = self.criterion(q, k[:, 0], queue, extra)
         # The positive keys of the whole (gathered) batch.
         self.queue.enqueue(k[:, 0])
         return dict(loss=loss)

@@ -31,7 +31,6 @@ class NNCLR(BaseSelfSupervisor):
         queue_len (int): support set size. Must be a multiple of the global
             batch size. Defaults to 98304 (the paper's best).
         feat_dim (int): projection channels ``D``. Defaults to 256.
-        head (dict, optional): unused; kept for mmpretrain's base class.
 
     Inputs: ``inputs`` = [view 1, view 2], each (B, 3, H, W), normalised.
     """
@@ -40,14 +39,14 @@ class NNCLR(BaseSelfSupervisor):
     equal_batches_reason = "gathers the batch's predictions and neighbours across processes"
 
     def __init__(self, backbone: dict, neck: dict, predictor: dict,
-                 loss: Optional[dict] = None, queue_len: int = 98304, feat_dim: int = 256,
-                 head: Optional[dict] = None, pretrained: Optional[str] = None,
+                 loss: dict = dict(type='NNCLRLoss', temperature=0.1), queue_len: int = 98304,
+                 feat_dim: int = 256, pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+        super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.predictor = MODELS.build(predictor)
-        self.criterion = MODELS.build(loss or dict(type='NNCLRLoss', temperature=0.1))
+        self.criterion = MODELS.build(loss)
         self.support_set = EmbeddingQueue(queue_len, feat_dim)
 
     def _project(self, view: torch.Tensor):

@@ -45,6 +45,30 @@ def info_nce_loss(query: torch.Tensor, positive_key: torch.Tensor, queue: torch.
 
 
 @MODELS.register_module()
+class QueueInfoNCELoss(nn.Module):
+    """MoCo's InfoNCE against a queue of keys (:func:`info_nce_loss`), the
+    loss of MaskCo and LooC, the temperature held here.
+
+    Args:
+        temperature (float): tau. Defaults to 0.2 (MoCo v2's).
+
+    Inputs: ``query`` (B, D) and ``positive_key`` (B, D), L2-normalised;
+    ``queue`` (K, D) (K may be 0); ``extra_negatives`` optional (B, M, D).
+    """
+
+    def __init__(self, temperature: float = 0.2) -> None:
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, query: torch.Tensor, positive_key: torch.Tensor, queue: torch.Tensor,
+                extra_negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return info_nce_loss(query, positive_key, queue, extra_negatives, self.temperature)
+
+    def extra_repr(self) -> str:
+        return f'temperature={self.temperature}'
+
+
+@MODELS.register_module()
 class CrossBatchInfoNCELoss(nn.Module):
     """InfoNCE of queries against the keys of the whole (gathered) batch.
 
