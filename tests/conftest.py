@@ -138,6 +138,17 @@ def pretrained_r18(tmp_path_factory, small_run_options) -> str:
     return osp.join(work_dir, 'iter_2.pth')
 
 
+def free_port() -> str:
+    """A TCP port no process listens on now, chosen by the OS, for a launch's
+    rendezvous. Not ``random.randint``: the in-process Runners of the tests
+    seed Python's ``random`` (seed 0), so two test processes drew the same
+    port and one launch failed with EADDRINUSE."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(('127.0.0.1', 0))
+        return str(probe.getsockname()[1])
+
+
 def run_mim_and_dist_train(config: str, options: list, tmp_path, env: dict,
                            mim: bool = True) -> None:
     """``mim train mmssl_ext <config name>`` from outside the repo (unless
@@ -147,11 +158,10 @@ def run_mim_and_dist_train(config: str, options: list, tmp_path, env: dict,
     found in the package, our custom_imports from outside the repo): the
     mission config, DetCon-S (FH masks by absolute path) and ccMIM (a ViT)
     take it; every method takes the 2-process one, whose gathers are its own."""
-    import random
     import subprocess
     if mim:
         _run_mim_train(config, options, tmp_path, env)
-    env = dict(env, PORT=str(random.randint(20000, 30000)))
+    env = dict(env, PORT=free_port())
     proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config, '2',
                            '--work-dir', str(tmp_path / 'dist'), '--cfg-options'] + options,
                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options
+from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options, free_port
 
 
 def _labelled(root, split, pipeline_size=64, indices=None):
@@ -85,7 +85,6 @@ def test_knn_monitor_on_two_processes_scores_what_one_process_scores(
     images), so the shards differ by one image and the gather trims padding;
     before, rank 0 alone built its loaders, broadcasting a sampler seed the
     other rank never joined, and the run hung."""
-    import random
     import subprocess
     import sys
     cfg = config_with_options(SMALL_CONFIG, small_run_options + [
@@ -102,7 +101,7 @@ def test_knn_monitor_on_two_processes_scores_what_one_process_scores(
                           str(tmp_path / 'one')], env=subprocess_env, capture_output=True,
                          text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
-    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
+    env = dict(subprocess_env, PORT=free_port())
     two = subprocess.run(['bash', osp.join(tools, 'dist_train.sh'), config, '2', '--work-dir',
                           str(tmp_path / 'two')], env=env, capture_output=True, text=True,
                          timeout=600)

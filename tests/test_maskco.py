@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 from mmssl_ext.models import MaskCo
 from mmssl_ext.registry import MODELS
 
-from .conftest import REPO_ROOT, config_with_options
+from .conftest import REPO_ROOT, config_with_options, free_port
 
 SMALL = osp.join(REPO_ROOT, 'configs', 'maskco', 'maskco_r18_1xb32-600i_synthetic.py')
 
@@ -107,8 +107,7 @@ def test_maskco_trains_as_two_gloo_processes(tmp_path, synthetic_root, subproces
     # Shuffle-BN all-gathers key images across the processes and un-shuffles
     # the feature maps before RoI align; the queue gathers 2 x 4 keys a step.
     import subprocess
-    import random
-    env = dict(subprocess_env, PORT=str(random.randint(20000, 30000)))
+    env = dict(subprocess_env, PORT=free_port())
     proc = subprocess.run(
         ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL, '2', '--work-dir',
          str(tmp_path), '--cfg-options', f'train_dataloader.dataset.data_root={synthetic_root}',

@@ -22,7 +22,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .conftest import OUR_SYNTHETIC_CONFIGS, REPO_ROOT, SMALL_CONFIG, config_with_options
+from .conftest import OUR_SYNTHETIC_CONFIGS, REPO_ROOT, SMALL_CONFIG, config_with_options, free_port
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 EXTRACT = osp.join(REPO_ROOT, 'tools', 'model_converters', 'extract_backbone.py')
@@ -782,7 +782,6 @@ def test_the_skip_budget_is_one_for_all_workers_and_survives_resume(bad_data_roo
 def test_the_skip_budget_adds_up_the_ranks(bad_data_root, tmp_path, subprocess_env):
     """2 gloo processes with 2 dataloader workers each: every rank holds the
     job's total, the sum of the four data-loading processes' skips."""
-    import random
     work_dir = str(tmp_path / 'dist')
     cfg = _budget_cfg(bad_data_root, work_dir, 100)
     cfg.log_level = 'DEBUG'  # a log file per rank, so rank 1's workers' warnings are kept
@@ -790,7 +789,7 @@ def test_the_skip_budget_adds_up_the_ranks(bad_data_root, tmp_path, subprocess_e
     proc = subprocess.run(
         ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), str(tmp_path / 'budget.py'),
          '2', '--work-dir', work_dir],
-        cwd=REPO_ROOT, env=dict(subprocess_env, PORT=str(random.randint(20000, 30000))),
+        cwd=REPO_ROOT, env=dict(subprocess_env, PORT=free_port()),
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     warned = _skip_warnings(work_dir)
@@ -846,7 +845,6 @@ class _TwoProcessRun:
     starts its workers in their own sessions, so they are killed by pid)."""
 
     def __init__(self, tmp_path, small_run_options, env, *extra) -> None:
-        import random
         self.work_dir = str(tmp_path / 'dist')
         options = [o for o in small_run_options
                    if not o.startswith(('train_cfg.max_iters', 'default_hooks.checkpoint'))]
@@ -855,7 +853,7 @@ class _TwoProcessRun:
             ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SMALL_CONFIG, '2',
              '--work-dir', self.work_dir, '--cfg-options'] + options
             + ['train_cfg.max_iters=100000'] + list(extra),
-            cwd=REPO_ROOT, env=dict(env, PORT=str(random.randint(20000, 30000))),
+            cwd=REPO_ROOT, env=dict(env, PORT=free_port()),
             stdout=self.console, stderr=subprocess.STDOUT, start_new_session=True)
         self.output = ''
 
@@ -984,6 +982,9 @@ def _config_error(path: str, options: list, world_size: int = 1) -> str:
      "argument 'max_skiped'; did you mean 'max_skipped'?"),
     ('train_dataloader.dataset.pipeline.1.num_box=3', "train_dataloader.dataset.pipeline.1."
      "num_box: MaskCoViews has no argument 'num_box'; did you mean 'num_boxes'?"),
+    # An argument of an older release: where it went.
+    ('model.temperature=0.3', "model.temperature: MaskCo has no argument 'temperature'; it "
+     "became loss=dict(type='QueueInfoNCELoss', temperature=...)."),
 ])
 def test_unknown_keys_of_our_modules_are_named_with_the_fix(option, expected):
     message = _config_error(MASKCO_SYNTHETIC, [option])

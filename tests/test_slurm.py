@@ -5,7 +5,6 @@ import getpass
 import json
 import os
 import os.path as osp
-import random
 import shutil
 import socket
 import subprocess
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from .conftest import REPO_ROOT, SMALL_CONFIG
+from .conftest import REPO_ROOT, SMALL_CONFIG, free_port
 
 EVAL_CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'eval_r18_synthetic_labels.py')
 # Authentication off (auth/none, cred/none): one machine, one user, no munge
@@ -62,12 +61,14 @@ def slurm_env(tmp_path_factory) -> dict:
     root = str(tmp_path_factory.mktemp('slurm'))
     for sub in ('state', 'spool'):
         os.makedirs(osp.join(root, sub))
-    ctld_port = random.randint(30000, 40000)
+    # slurmd listens on ctld_port + 1: a free port whose successor is free too is not
+    # guaranteed, so each comes from the OS.
+    ctld_port, d_port = int(free_port()), int(free_port())
     conf = osp.join(root, 'slurm.conf')
     host = socket.gethostname().split('.')[0]
     with open(conf, 'w') as f:
         f.write(SLURM_CONF.format(host=host, user=getpass.getuser(), ctld_port=ctld_port,
-                                  d_port=ctld_port + 1, root=root,
+                                  d_port=d_port, root=root,
                                   cpus=os.cpu_count()))
     env = dict(os.environ, SLURM_CONF=conf)
     daemons = [subprocess.Popen([daemon, '-D', '-f', conf] + extra, env=env,
@@ -114,7 +115,7 @@ def test_slurm_train_and_test_run_two_tasks_on_gloo(slurm_env, tmp_path, small_r
     checkpoints; slurm_test.sh then evaluates the checkpoint with 2 tasks.
     ``GRES=`` asks for no GPUs (a CPU partition)."""
     env = dict(subprocess_env, **slurm_env, GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1',
-               GRES='', PYTHON=sys.executable, MASTER_PORT=str(random.randint(20000, 30000)))
+               GRES='', PYTHON=sys.executable, MASTER_PORT=free_port())
     work_dir = str(tmp_path / 'train')
     out = _slurm('slurm_train.sh', ['debug', 'mmssl-train', SMALL_CONFIG, work_dir,
                                     '--cfg-options'] + small_run_options, env)

@@ -2,7 +2,6 @@
 import glob
 import json
 import os.path as osp
-import random
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options
+from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options, free_port
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 
@@ -110,7 +109,7 @@ def test_dist_train_on_one_node_on_two_nodes_and_with_auto_scaled_lr(
     config's lr (for auto_scale_lr.base_batch_size=256) by the global batch:
     2 processes x 4 images get the lr of 1 process x 8."""
     scaling = 'Scaling the original LR by 0.03125.'  # 8 / 256
-    port = lambda: str(random.randint(20000, 30000))  # noqa: E731
+    port = free_port
     one_node = str(tmp_path / 'one_node')
     out = _finish(_dist_train(one_node, small_run_options, subprocess_env, 2, PORT=port()))
     assert 'Distributed training: True' in out
