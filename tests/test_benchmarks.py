@@ -66,22 +66,22 @@ def test_train_benchmark_fast_paths_on_the_config_only(synthetic_root, subproces
 
 
 def test_train_benchmark_refuses_amp_on_the_cpu_and_with_cp_where_unsupported(synthetic_root):
-    bench = _tool_module('benchmark_train')
-    args = bench.parse_args([_configs('ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')[0],
-                             '--device', 'cpu', '--amp', 'bfloat16',
-                             '--data-root', synthetic_root])
-    with pytest.raises(SystemExit, match='AmpOptimWrapper needs a GPU'):
-        bench.prepare_config(args.config, {}, args, fast_paths=True)
+    from mmssl_ext.utils.benchmark import TrainBenchmarkSettings, prepare_training_config
+    from mmssl_ext.utils.config_check import ConfigError
+    settings = TrainBenchmarkSettings(device='cpu', amp='bfloat16', data_root=synthetic_root)
+    with pytest.raises(ConfigError, match='AmpOptimWrapper needs a GPU'):
+        prepare_training_config(_configs('ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')[0],
+                                {}, settings, fast_paths=True)
     # an AMP config without --amp: its fp32 step on the CPU, the optimiser kept
     amp_config = _configs('ccmim/ccmim_vit-base-p16_8xb128-amp-coslr-300e_in1k.py')[0]
-    args = bench.parse_args([amp_config, '--device', 'cpu', '--data-root', synthetic_root])
-    cfg = bench.prepare_config(args.config, {}, args, fast_paths=True)
+    settings = TrainBenchmarkSettings(device='cpu', data_root=synthetic_root)
+    cfg = prepare_training_config(amp_config, {}, settings, fast_paths=True)
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW' and 'paramwise_cfg' in cfg.optim_wrapper
-    args = bench.parse_args(['mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
-                             '--device', 'cpu', '--with-cp', '--data-root', synthetic_root])
-    with pytest.raises(SystemExit, match='has no with_cp'):
-        bench.prepare_config(args.config, {}, args, fast_paths=True)
+    settings = TrainBenchmarkSettings(device='cpu', with_cp=True, data_root=synthetic_root)
+    with pytest.raises(ConfigError, match='has no with_cp'):
+        prepare_training_config('mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
+                                {}, settings, fast_paths=True)
 
 
 def test_pipeline_benchmark_times_each_transform(synthetic_root, subprocess_env, tmp_path):
@@ -127,26 +127,32 @@ def _benchmark_ccmim_module():
 
 
 @pytest.mark.slow
-def test_ccmim_benchmark_prints_mae_ccmim_and_the_same_maths_variants(synthetic_root,
-                                                                      subprocess_env):
+def test_ccmim_benchmark_measures_mae_ccmim_and_the_same_maths_variants(
+        synthetic_root, subprocess_env, tmp_path):
     config = osp.join(REPO_ROOT, 'configs', 'ccmim', 'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py')
+    out = tmp_path / 'ccmim.json'
     proc = subprocess.run(
         [sys.executable, osp.join(TOOLS, 'benchmark_ccmim.py'), config, '--batch', '4',
-         '--iters', '1', '--warmup', '1', '--data-root', synthetic_root],
+         '--iters', '1', '--warmup', '1', '--data-root', synthetic_root, '--json', str(out)],
         env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()
-            if line.startswith(('mae ', 'ccmim ', 'ccmim/'))}
-    assert set(rows) == {'mae', 'ccmim', 'ccmim/graph-masked', 'ccmim/full-attention'}
-    assert rows['mae'][3] == '1.00'
+    figures = json.loads(out.read_text())
+    rows = {row['variant']: row for row in figures['rows']}
+    assert list(rows) == ['mae', 'ccmim', 'ccmim/graph-masked', 'ccmim/full-attention']
+    assert rows['mae']['step_x_mae'] == 1.0 and all(r['step_s'] > 0 for r in rows.values())
+    assert all(r['peak_gib'] is None for r in rows.values())  # CPU
     # Memory, not time: building the masked branch's graph keeps its
     # activations (48 of 64 patches) for a backward that never uses them.
-    assert float(rows['ccmim/graph-masked'][4]) > 1.5 * float(rows['ccmim'][4])
-    assert 'of the analytic estimate' in proc.stdout
+    assert rows['ccmim/graph-masked']['saved_mib'] > 1.5 * rows['ccmim']['saved_mib']
+    assert 1.5 < figures['analytic_ratio'] < 3
 
 
-def test_ccmim_benchmark_variants_compute_the_same_losses():
-    import types
+def test_ccmim_benchmark_variants_compute_the_same_losses_and_gradients():
+    """The two variants benchmark_ccmim.py times are options of the real
+    classes (the official code's way: the masked set encoded with a graph,
+    then detached; the importance from each layer's full attention): the
+    same losses, logged terms and gradients as the default model."""
+    import copy
 
     import torch
     from mmengine.config import Config
@@ -154,30 +160,41 @@ def test_ccmim_benchmark_variants_compute_the_same_losses():
 
     from mmssl_ext.registry import MODELS
     from mmssl_ext.utils import register_all_modules
-    bench = _benchmark_ccmim_module()
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'ccmim',
                                    'ccmim_vit-tiny-p8_1xb32-600i_synthetic.py'))
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    images = torch.randn(4, 3, 64, 64)
+    images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(2))
 
-    def losses():
+    def step(**options):
+        model_cfg = copy.deepcopy(cfg.model)
+        model_cfg.update({k: v for k, v in options.items() if k != 'backbone'})
+        model_cfg.backbone.update(options.get('backbone', {}))
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg)
+        model.init_weights()
+        model.train()
         torch.manual_seed(1)
         out = model.loss(images, [])
-        return out['loss_rec'], out['loss_contrast']
+        sum(v for k, v in out.items() if k.startswith('loss')).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return model, out, grads
 
-    reference = losses()
-    plain_importance = model.backbone.importance
-    model.backbone.importance = types.MethodType(bench._full_attention_importance,
-                                                 model.backbone)
-    torch.testing.assert_close(model.backbone.importance(images), plain_importance(images))
-    torch.testing.assert_close(losses(), reference)
-    model.loss = types.MethodType(bench._graph_masked_loss, model)
-    torch.testing.assert_close(losses(), reference)
+    model, reference, reference_grads = step()
+    assert set(reference) == {'loss_rec', 'loss_contrast', 'contrast'}
+    for options in (dict(masked_set_graph=True),
+                    dict(backbone=dict(full_attention_importance=True))):
+        variant, out, grads = step(**options)
+        assert set(out) == set(reference), options
+        for key in reference:
+            torch.testing.assert_close(out[key], reference[key])
+        assert len(grads) == len(reference_grads)
+        for a, b in zip(grads, reference_grads):
+            torch.testing.assert_close(a, b)
+    full = step(backbone=dict(full_attention_importance=True))[0]
+    with torch.no_grad():
+        torch.testing.assert_close(full.backbone.importance(images),
+                                   model.backbone.importance(images))
 
 
 def test_ccmim_analytic_ratio_at_vit_b():
@@ -260,16 +277,16 @@ def test_every_pretraining_config_steps_in_fp32_channels_last_and_under_bf16_aut
     from mmengine.registry import init_default_scope
 
     from mmssl_ext.utils import register_all_modules
-    from mmssl_ext.utils.benchmark import (build_for_training, checked_step, drop_remote_init,
-                                           forward_losses, one_batch)
+    from mmssl_ext.utils.benchmark import (TrainBenchmarkSettings, build_for_training, checked_step,
+                                           drop_remote_init, forward_losses, one_batch,
+                                           prepare_training_config)
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
-    bench = _tool_module('benchmark_train')
+    settings = TrainBenchmarkSettings(device='cpu', batch=4, synthetic_data=True,
+                                      data_root=synthetic_root)
 
     def prepared(config):
-        args = bench.parse_args([config, '--device', 'cpu', '--batch', '4', '--synthetic-data',
-                                 '--data-root', synthetic_root])
-        return bench.prepare_config(config, {}, args, fast_paths=False)
+        return prepare_training_config(config, {}, settings, fast_paths=False)
 
     path = paths[0]
     cfg = prepared(path)

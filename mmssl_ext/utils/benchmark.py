@@ -6,11 +6,14 @@ pipeline. Everything here only builds and measures; nothing changes the maths.
 """
 import contextlib
 import copy
+import dataclasses
 import glob
+import inspect
 import os.path as osp
 import resource
 import statistics
 import threading
+import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -117,11 +120,11 @@ def view_size(data: dict) -> int:
     return int(first.shape[-1])
 
 
-def build_for_training(cfg: Config, device: str,
-                       patch: Optional[Callable[[nn.Module], None]] = None):
+def build_for_training(cfg: Config, device: str):
     """The config's model (with the top-level ``data_preprocessor`` merged in,
-    seeded, ``init_weights`` as the Runner calls it, ``patch`` applied, train
-    mode, on ``device``) and its optimizer wrapper."""
+    seeded, ``init_weights`` as the Runner calls it, train mode, on
+    ``device``) and its optimizer wrapper. Variants of a model are options of
+    its config, not patches of its methods."""
     from mmengine.optim import build_optim_wrapper
 
     from mmssl_ext.registry import MODELS
@@ -131,8 +134,6 @@ def build_for_training(cfg: Config, device: str,
     torch.manual_seed(0)
     model = MODELS.build(model_cfg).to(device)
     model.init_weights()
-    if patch is not None:
-        patch(model)
     model.train()
     return model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
 
@@ -357,3 +358,311 @@ def detcon_loss_memory(images: int, gathered: int, masks: int = 16, dim: int = 2
                 saved_mib=sum(storages.values()) / 2**20,
                 logits_mib=images * masks * 2 * gathered * masks * 4 / 2**20,
                 peak_mib=peak, ms=ms, loss=float(loss.detach()))
+
+
+# --------------------------------------------------------------------------
+# The training-step benchmark (tools/analysis_tools/benchmark_train.py prints
+# what these return).
+# --------------------------------------------------------------------------
+@dataclasses.dataclass
+class TrainBenchmarkSettings:
+    """How :func:`measure_training` runs; the fields of benchmark_train.py's
+    options. ``amp`` is a dtype name ('float16', 'bfloat16') or None;
+    ``compile_modules`` comma-separated module names or None."""
+
+    device: str = 'cpu'
+    batch: Optional[int] = None  # the config's when None
+    warmup: int = 3
+    iters: int = 20
+    synthetic_data: bool = False  # one batch of the pipeline reused: the model step alone
+    data_root: str = 'data/synthetic_scenes'
+    own_data: bool = False  # the config's own dataset, not the synthetic scenes
+    workers: Optional[int] = None
+    amp: Optional[str] = None
+    channels_last: bool = False
+    compile: bool = False
+    compile_modules: Optional[str] = None
+    with_cp: bool = False
+    memory: bool = True  # the peak-memory child processes
+
+    def fast_path_names(self) -> List[str]:
+        return [name for name, on in ((self.amp, self.amp),
+                                      ('channels_last', self.channels_last),
+                                      ('compile', self.compile),
+                                      (f'compile {self.compile_modules}', self.compile_modules),
+                                      ('with_cp', self.with_cp)) if on]
+
+
+def prepare_training_config(path: str, options: dict, settings: TrainBenchmarkSettings,
+                            fast_paths: bool) -> Config:
+    """The config as it is measured: overrides merged, BN for one CPU process,
+    the fast paths set as a user sets them (with ``fast_paths``), an AMP
+    wrapper replaced by its fp32 step on the CPU, the batch and workers of
+    ``settings``, the synthetic scenes (unless ``own_data``) and a queue of
+    whole batches. Raises ``ConfigError`` for what cannot be measured."""
+    from .config_check import ConfigError
+    cfg = load_config(path)
+    if options:
+        cfg.merge_from_dict(copy.deepcopy(options))
+    if settings.device == 'cpu':
+        cpu_norms(cfg.model)
+    if fast_paths:
+        set_fast_paths(cfg, settings)
+    if 'AmpOptimWrapper' in str(cfg.optim_wrapper.get('type')) and settings.device == 'cpu':
+        if fast_paths and settings.amp:
+            raise ConfigError(f'{path}: mmengine\'s AmpOptimWrapper needs a GPU (its '
+                              'GradScaler is CUDA-only): drop --amp on the CPU')
+        # An AMP config on the CPU: its fp32 step.
+        print(f'  {osp.basename(path)}: AMP needs a GPU; timing the fp32 step', flush=True)
+        cfg.optim_wrapper = dict(type='OptimWrapper', optimizer=cfg.optim_wrapper.optimizer,
+                                 **{k: v for k, v in cfg.optim_wrapper.items()
+                                    if k in ('paramwise_cfg', 'clip_grad')})
+    loader = cfg.train_dataloader
+    if settings.batch:
+        loader.batch_size = settings.batch
+    if settings.workers is not None:
+        loader.num_workers = settings.workers
+        if settings.workers == 0:
+            loader.persistent_workers = False
+    if not settings.own_data:
+        use_synthetic_scenes(loader.dataset, settings.data_root)
+    # A queue must hold a whole number of batches.
+    if 'queue_len' in cfg.model:
+        cfg.model.queue_len = max(cfg.model.queue_len // loader.batch_size, 1) * loader.batch_size
+    return cfg
+
+
+def set_fast_paths(cfg: Config, settings: TrainBenchmarkSettings) -> None:
+    """The config options of the requested fast paths, as a user sets them."""
+    from .config_check import ConfigError
+    if settings.amp:
+        cfg.optim_wrapper.update(type='AmpOptimWrapper', dtype=settings.amp)
+    if settings.channels_last:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+            dict(type='ChannelsLastHook')]
+    if settings.compile:
+        cfg.compile = True
+    if settings.compile_modules:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+            dict(type='CompileModulesHook', modules=settings.compile_modules.split(','))]
+    if settings.with_cp:
+        from mmssl_ext.registry import MODELS
+        for part in ('backbone', 'neck'):
+            part_cfg = cfg.model.get(part)
+            if not part_cfg:
+                continue
+            cls = MODELS.get(part_cfg['type'])
+            if cls is not None and 'with_cp' in inspect.signature(cls).parameters:
+                part_cfg['with_cp'] = True
+            elif part == 'backbone':
+                raise ConfigError(f'{cfg.filename or "<config>"}: the backbone '
+                                  f'{part_cfg["type"]} has no with_cp option (mmpretrain\'s '
+                                  'ResNet and our ImportanceMaskingViT have; mmpretrain\'s '
+                                  'ViT/MAEViT do not)')
+
+
+def apply_fast_paths(model: nn.Module, cfg: Config) -> None:
+    """What the Runner would do to the model: the ``ChannelsLastHook`` and
+    ``CompileModulesHook`` of ``custom_hooks``, then ``compile`` (as mmengine
+    compiles ``train_step``)."""
+    from mmssl_ext.engine.hooks import ChannelsLastHook, CompileModulesHook
+    for hook in cfg.get('custom_hooks', None) or []:
+        kind = str(hook.get('type')).split('.')[-1]
+        if kind == 'ChannelsLastHook':
+            ChannelsLastHook.convert(model)
+        elif kind == 'CompileModulesHook':
+            options = {k: v for k, v in hook.items() if k not in ('type', 'modules', 'priority')}
+            CompileModulesHook.compile(model, hook.get('modules', ('backbone', )), **options)
+    compile_cfg = cfg.get('compile', False)
+    if compile_cfg:
+        compile_cfg = {} if compile_cfg is True else dict(compile_cfg)
+        compile_cfg.pop('target', None)
+        model.train_step = torch.compile(model.train_step, **compile_cfg)
+
+
+class TrainingSubject:
+    """One config under measurement: its model, optimizer wrapper and batches."""
+
+    def __init__(self, path: str, options: dict, settings: TrainBenchmarkSettings,
+                 fast_paths: bool = True) -> None:
+        self.path, self.options, self.fast_paths = path, options, fast_paths
+        self.name = osp.basename(path.split('::')[-1]) + (
+            ''.join(f' +{name}' for name in settings.fast_path_names()) if fast_paths else '')
+        self.cfg = prepare_training_config(path, options, settings, fast_paths)
+        self.device = settings.device
+        self.batch = self.cfg.train_dataloader.batch_size
+        self.synthetic = settings.synthetic_data
+        if settings.synthetic_data:
+            self.fixed_batch = one_batch(self.cfg, settings.data_root, self.batch)
+            self.loader = None
+        else:
+            from mmengine.runner import Runner
+            self.loader = Runner.build_dataloader(copy.deepcopy(self.cfg.train_dataloader),
+                                                  seed=0)
+            self.batches = iter(self.loader)
+        self.model, self.optim_wrapper = build_for_training(self.cfg, settings.device)
+        apply_fast_paths(self.model, self.cfg)
+        self.step_times: List[float] = []
+        self.data_times: List[float] = []
+        self.size: Optional[int] = None
+        self.last_batch: Optional[dict] = None
+
+    def next_batch(self) -> dict:
+        if self.loader is None:
+            return self.fixed_batch
+        try:
+            return next(self.batches)
+        except StopIteration:  # an epoch-based sampler ran out: a new epoch
+            self.batches = iter(self.loader)
+            return next(self.batches)
+
+    def iterate(self, timed: bool) -> None:
+        start = time.perf_counter()
+        data = self.next_batch()
+        fetched = time.perf_counter()
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+            fetched = time.perf_counter()
+        self.model.train_step(data, self.optim_wrapper)
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+        done = time.perf_counter()
+        self.size = view_size(data)
+        self.last_batch = data
+        if timed:
+            self.data_times.append(fetched - start)
+            self.step_times.append(done - fetched)
+
+    def saved_activation_bytes(self) -> int:
+        with count_saved_activations() as storages:
+            self.model.train_step(self.last_batch, self.optim_wrapper)
+        return sum(storages.values())
+
+    def row(self) -> Dict:
+        """The figures of the timed iterations, as data."""
+        totals = [s + d for s, d in zip(self.step_times, self.data_times)]
+        return dict(config=self.name, path=self.path, options=self.options, batch=self.batch,
+                    view=self.size, step_s=spread(self.step_times),
+                    data_s=spread(self.data_times),
+                    images_per_s=self.batch / spread(totals)['median'],
+                    # counted on an unaltered build: a trace cannot enter compiled modules
+                    gmacs_per_view=encoder_macs(build_for_training(self.cfg, 'cpu')[0],
+                                                self.size) / 1e9,
+                    saved_activations_mib=self.saved_activation_bytes() / 2**20,
+                    workers=0 if self.synthetic else self.cfg.train_dataloader.num_workers)
+
+
+def _prepare_registries() -> None:
+    from mmengine.logging import MessageHub
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    # Our registries are children of mmpretrain's: both kinds of config build.
+    init_default_scope('mmssl_ext')
+    # CosineEMA-style schedules (BYOL, DetCon_B) read the run length from here.
+    MessageHub.get_current_instance().update_info('max_iters', 1_000_000)
+
+
+def peak_memory(path: str, options: dict, settings: TrainBenchmarkSettings,
+                fast_paths: bool) -> Dict:
+    """Peak memory of a fresh process running this config's model alone for
+    three steps on one reused batch (on the CPU its peak RSS and the rise over
+    the steps; on CUDA the max allocated), so that no other model's weights
+    count. ``{}`` when the process fails (its error is printed)."""
+    import json
+    import subprocess
+    import sys
+    child = dataclasses.replace(settings, synthetic_data=True, warmup=1, iters=2)
+    request = json.dumps(dict(path=path, options=options, fast_paths=fast_paths,
+                              settings=dataclasses.asdict(child)))
+    proc = subprocess.run([sys.executable, '-m', 'mmssl_ext.utils.benchmark', request],
+                          capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith('MEMORY '):
+            return json.loads(line[len('MEMORY '):])
+    print(f'  (memory of {path} not measured: {proc.stderr.strip()[-400:]})', flush=True)
+    return {}
+
+
+def _peak_memory_child(request: str) -> None:
+    """The process :func:`peak_memory` starts: the steps, then one ``MEMORY``
+    line. The rise of RSS is counted from the built model on: activations,
+    gradients and optimizer state (glibc keeps freed memory, so later steps
+    add little); the total includes Python and the libraries."""
+    import json
+    spec = json.loads(request)
+    settings = TrainBenchmarkSettings(**spec['settings'])
+    _prepare_registries()
+    subject = TrainingSubject(spec['path'], spec['options'], settings, spec['fast_paths'])
+    cuda = settings.device.startswith('cuda')
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with RSSSampler() as rss:
+        for _ in range(settings.warmup + settings.iters):
+            subject.iterate(timed=False)
+    memory = dict(peak_rss=rss.peak, rss_rise=rss.rise)
+    if cuda:
+        memory['cuda_peak'] = torch.cuda.max_memory_allocated()
+    print('MEMORY ' + json.dumps(memory), flush=True)
+
+
+def measure_training(path: str, settings: TrainBenchmarkSettings, options: Optional[dict] = None,
+                     baseline: Optional[str] = None, baseline_options: Optional[dict] = None,
+                     on_both: bool = False,
+                     progress: Callable[[str], None] = lambda line: None) -> List[Dict]:
+    """Time the training step of ``path`` (and of ``baseline``, alternated
+    iteration by iteration in ABBA order, so that both see the same machine
+    state): ``settings.warmup`` untimed iterations, then ``settings.iters``
+    timed ones. The fast paths of ``settings`` apply to ``path``, and to the
+    baseline with ``on_both``. Returns a row per config (its step and data
+    times as spreads, images/s, GMACs per view, activation MiB, and with
+    ``settings.memory`` the peak MiB of a process running it alone)."""
+    _prepare_registries()
+    subjects = [TrainingSubject(path, options or {}, settings)]
+    if baseline:
+        subjects.append(TrainingSubject(baseline, baseline_options or {}, settings,
+                                        fast_paths=on_both))
+    total = settings.warmup + settings.iters
+    for i in range(total):
+        # ABBA: neither config always runs right after the other one's step.
+        for subject in (subjects if i % 2 == 0 else subjects[::-1]):
+            subject.iterate(timed=i >= settings.warmup)
+        if i == settings.warmup - 1 or (i + 1 - settings.warmup) % 10 == 0:
+            progress(f'  iteration {i + 1}/{total}')
+    rows = []
+    for subject in subjects:
+        row = subject.row()
+        if settings.memory:
+            memory = peak_memory(subject.path, subject.options, settings, subject.fast_paths)
+            if settings.device.startswith('cuda'):
+                row['peak_mib'] = memory['cuda_peak'] / 2**20 if memory else None
+                row['peak_kind'] = 'CUDA max allocated by a process running the model alone'
+            else:
+                row['peak_mib'] = memory['peak_rss'] / 2**20 if memory else None
+                row['train_mib'] = memory['rss_rise'] / 2**20 if memory else None
+                row['peak_kind'] = 'peak RSS of a process running the model alone'
+        rows.append(row)
+    return rows
+
+
+def machine(device: str) -> Dict:
+    """What the figures were measured on: device, torch, threads, CPU, Python."""
+    import os
+    import platform
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
+    except (OSError, StopIteration):
+        pass
+    env = dict(device=device, torch=torch.__version__, threads=torch.get_num_threads(),
+               cpu=cpu, cpu_count=os.cpu_count(), python=platform.python_version())
+    if device.startswith('cuda'):
+        env['gpu'] = torch.cuda.get_device_name()
+    return env
+
+
+if __name__ == '__main__':  # the child process of peak_memory
+    import sys
+    _peak_memory_child(sys.argv[1])

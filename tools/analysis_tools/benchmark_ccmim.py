@@ -6,12 +6,18 @@ scenes), the real ``train_step`` of:
 * ``mae``: mmpretrain's MAE with ccMIM's encoder, decoder and head (same
   weights shapes, random masking): the baseline;
 * ``ccmim``: the config as it is;
-* ``ccmim/graph-masked``: the masked set encoded *with* a graph, the key then
-  detached (as the official code does: its gather has no gradient). Same
-  maths; shows what running that branch without a graph saves;
-* ``ccmim/full-attention``: the importance pass forming each layer's full
-  attention matrix and running every layer (as the official code's blocks do),
-  instead of the CLS query alone and no last-layer forward. Same scores.
+* ``ccmim/graph-masked``: ``model.masked_set_graph=True``, the masked set
+  encoded *with* a graph, the key then detached (as the official code does:
+  its gather has no gradient). Same maths; shows what running that branch
+  without a graph saves;
+* ``ccmim/full-attention``: ``model.backbone.full_attention_importance=True``,
+  the importance pass forming each layer's full attention matrix and running
+  every layer (as the official code's blocks do), instead of the CLS query
+  alone and no last-layer forward. Same scores.
+
+The variants are options of the real ``CCMIM`` and ``ImportanceMaskingViT``
+(``tests/test_benchmarks.py`` checks that they give the same losses and
+gradients), so what is timed is the model that trains.
 
 Columns: median step time; the activation memory autograd keeps for the
 backward (measured on any device by a saved-tensors hook); on CUDA, the peak
@@ -33,10 +39,11 @@ about 2.0x.
 """
 import argparse
 import copy
+import json
 import os.path as osp
 import statistics
 import time
-import types
+from typing import Dict, List
 
 import torch
 from mmengine.config import Config, DictAction
@@ -59,6 +66,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides of the ccMIM config, key=value')
+    parser.add_argument('--json', help='write the rows here')
     return parser.parse_args()
 
 
@@ -71,6 +79,13 @@ def mae_config(cfg: Config) -> Config:
     mae.model = dict(type='mmpretrain.MAE', backbone=backbone, neck=mae.model.neck,
                      head=mae.model.head, init_cfg=mae.model.get('init_cfg'))
     return mae
+
+
+def with_options(cfg: Config, options: dict) -> Config:
+    """A copy of ``cfg`` with ``--cfg-options``-style overrides."""
+    variant = copy.deepcopy(cfg)
+    variant.merge_from_dict(options)
+    return variant
 
 
 def layer_macs(tokens: int, width: int, layers: int) -> float:
@@ -92,38 +107,9 @@ def analytic_ratio(cfg: Config) -> float:
     return (mae + extra) / mae
 
 
-def _graph_masked_loss(self, inputs, data_samples, **kwargs):
-    """CCMIM.loss with the masked set encoded with a graph, its key detached."""
-    keep, masked, ids_restore, mask = self.backbone.divide(inputs)
-    tokens = self.backbone.patch_tokens(inputs)
-    visible = self.backbone.encode_set(tokens, keep)
-    loss_rec = self.head.loss(self.neck(visible, ids_restore), inputs, mask)
-    key = self._project(self.backbone.encode_set(tokens, masked)[:, 0]).detach()
-    query = self._project(visible[:, 0])
-    contrast = self.criterion(query, key)
-    return dict(loss_rec=loss_rec, loss_contrast=self.contrast_weight * contrast)
-
-
-@torch.no_grad()
-def _full_attention_importance(self, images):
-    """The same scores from each layer's full attention matrix, every layer run."""
-    x = self._with_cls(self.patch_tokens(images))
-    scores = x.new_zeros(x.shape[0], x.shape[1] - 1)
-    for layer in self.layers:
-        h = layer.ln1(x)
-        b, n, _ = h.shape
-        attn = layer.attn
-        qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dims).permute(2, 0, 3, 1, 4)
-        full = (qkv[0] @ qkv[1].transpose(-2, -1) * attn.head_dims ** -0.5).softmax(-1)
-        scores += full[:, :, 0, 1:].mean(1)
-        x = layer(x)
-    return scores
-
-
-def benchmark(cfg: Config, data: dict, device: str, iters: int, warmup: int,
-              patch=None) -> list:
-    """Seconds of each timed ``train_step`` on ``data``; ``patch`` may alter the model."""
-    model, optim_wrapper = build_for_training(cfg, device, patch)
+def benchmark(cfg: Config, data: dict, device: str, iters: int, warmup: int) -> list:
+    """Seconds of each timed ``train_step`` on ``data``."""
+    model, optim_wrapper = build_for_training(cfg, device)
     times = []
     for step in range(warmup + iters):
         if device.startswith('cuda'):
@@ -137,15 +123,36 @@ def benchmark(cfg: Config, data: dict, device: str, iters: int, warmup: int,
     return times
 
 
-def saved_activation_bytes(cfg: Config, data: dict, device: str, patch=None) -> int:
+def saved_activation_bytes(cfg: Config, data: dict, device: str) -> int:
     """Bytes of the tensors autograd saves for the backward of one training step."""
-    model, optim_wrapper = build_for_training(cfg, device, patch)
+    model, optim_wrapper = build_for_training(cfg, device)
     with count_saved_activations() as storages:
         model.train_step(data, optim_wrapper)
     return sum(storages.values())
 
 
-def main() -> None:
+def measure(cfg: Config, data: dict, device: str, iters: int, warmup: int) -> List[Dict]:
+    """A row per variant (MAE, ccMIM and ccMIM's two same-maths variants):
+    median step seconds, activation MiB saved for the backward, CUDA peak GiB
+    (None on the CPU)."""
+    variants = [('mae', mae_config(cfg)), ('ccmim', cfg),
+                ('ccmim/graph-masked', with_options(cfg, {'model.masked_set_graph': True})),
+                ('ccmim/full-attention',
+                 with_options(cfg, {'model.backbone.full_attention_importance': True}))]
+    rows = []
+    for name, variant_cfg in variants:
+        if device.startswith('cuda'):
+            torch.cuda.reset_peak_memory_stats()
+        times = benchmark(variant_cfg, data, device, iters, warmup)
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith('cuda') else None
+        saved = saved_activation_bytes(variant_cfg, data, device)
+        rows.append(dict(variant=name, step_s=statistics.median(times), peak_gib=peak,
+                         saved_mib=saved / 2**20))
+        print(f'  measured {name}: {len(times)} steps', flush=True)
+    return rows
+
+
+def main() -> List[Dict]:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
@@ -165,46 +172,32 @@ def main() -> None:
     # Both models see this batch (ccMIM's pipeline: one view).
     data = one_batch(copy.deepcopy(cfg), args.data_root, args.batch)
 
-    variants = [('mae', mae_config(cfg), None), ('ccmim', cfg, None),
-                ('ccmim/graph-masked', cfg, ('loss', _graph_masked_loss)),
-                ('ccmim/full-attention', cfg, ('importance', _full_attention_importance))]
-    rows = []
-    for name, variant_cfg, patch in variants:
-        if args.device.startswith('cuda'):
-            torch.cuda.reset_peak_memory_stats()
-        times = benchmark(variant_cfg, data, args.device, args.iters, args.warmup,
-                          patch=_patcher(patch))
-        peak = (torch.cuda.max_memory_allocated() / 2**30
-                if args.device.startswith('cuda') else float('nan'))
-        saved = saved_activation_bytes(variant_cfg, data, args.device, _patcher(patch))
-        rows.append((name, statistics.median(times), peak, saved / 2**20))
-        print(f'  measured {name}: {len(times)} steps', flush=True)
-
+    rows = measure(cfg, data, args.device, args.iters, args.warmup)
+    mae = rows[0]
+    for row in rows:
+        row.update(images_per_s=args.batch / row['step_s'],
+                   step_x_mae=row['step_s'] / mae['step_s'],
+                   saved_x_mae=row['saved_mib'] / mae['saved_mib'])
     size = int(data['inputs'][0].shape[-1])
     print(f'\n{osp.basename(args.config)}: {size} px, batch {args.batch}, device '
           f'{args.device}, {args.iters} timed steps after {args.warmup} warm-up, torch '
           f'{torch.__version__}, {torch.get_num_threads()} threads')
     print(f'{"variant":<24}{"ms/step":>10}{"img/s":>8}{"x MAE":>8}{"saved MiB":>11}'
           f'{"x MAE":>8}{"peak GiB":>10}')
-    for name, t, peak, saved in rows:
-        print(f'{name:<24}{t * 1e3:>10.1f}{args.batch / t:>8.1f}{t / rows[0][1]:>8.2f}'
-              f'{saved:>11.1f}{saved / rows[0][3]:>8.2f}{peak:>10.2f}')
+    for row in rows:
+        peak = '-' if row['peak_gib'] is None else f'{row["peak_gib"]:.2f}'
+        print(f'{row["variant"]:<24}{row["step_s"] * 1e3:>10.1f}{row["images_per_s"]:>8.1f}'
+              f'{row["step_x_mae"]:>8.2f}{row["saved_mib"]:>11.1f}{row["saved_x_mae"]:>8.2f}'
+              f'{peak:>10}')
     analytic = analytic_ratio(cfg)
-    measured = rows[1][1] / rows[0][1]
+    measured = rows[1]['step_x_mae']
     print(f'analytic ccMIM / MAE (transformer MACs): {analytic:.2f}x; measured {measured:.2f}x '
           f'= {measured / analytic:.2f} of the analytic estimate')
-
-
-def _patcher(patch):
-    """A function applying a variant's method replacement to a built model."""
-    if patch is None:
-        return None
-    attr, function = patch
-
-    def apply(model):
-        target = model.backbone if attr == 'importance' else model
-        setattr(target, attr, types.MethodType(function, target))
-    return apply
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(config=args.config, batch=args.batch, device=args.device,
+                           analytic_ratio=analytic, rows=rows), f, indent=1)
+    return rows
 
 
 if __name__ == '__main__':

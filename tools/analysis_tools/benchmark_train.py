@@ -31,26 +31,14 @@ alone for a few steps).
     python tools/analysis_tools/benchmark_train.py CONFIG --baseline CONFIG --channels-last
 """
 import argparse
-import copy
-import inspect
 import json
-import os
-import os.path as osp
-import platform
-import subprocess
 import sys
-import time
 from typing import List, Optional
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.logging import MessageHub
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 
-from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import (RSSSampler, build_for_training, count_saved_activations,
-                                       cpu_norms, encoder_macs, load_config, one_batch, spread,
-                                       use_synthetic_scenes, view_size)
+from mmssl_ext.utils.benchmark import TrainBenchmarkSettings, machine, measure_training
 from mmssl_ext.utils.tool_errors import run_tool
 
 
@@ -96,266 +84,31 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak-memory child processes')
     parser.add_argument('--json', help='write the figures here')
-    parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument('--options-json', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-class Subject:
-    """One config under measurement: its model, optimizer wrapper and batches."""
-
-    def __init__(self, path: str, options: dict, args: argparse.Namespace,
-                 fast_paths: bool = True) -> None:
-        self.path = path
-        self.name = osp.basename(path.split('::')[-1])
-        if fast_paths:
-            self.name += ''.join(f' +{name}' for name, on in (
-                (args.amp, args.amp), ('channels_last', args.channels_last),
-                ('compile', args.compile), ('compile ' + str(args.compile_modules),
-                                            args.compile_modules),
-                ('with_cp', args.with_cp)) if on)
-        self.options = options
-        self.fast_paths = fast_paths
-        self.cfg = prepare_config(path, options, args, fast_paths)
-        self.device = args.device
-        self.batch = self.cfg.train_dataloader.batch_size
-        self.synthetic = args.synthetic_data
-        if args.synthetic_data:
-            self.fixed_batch = one_batch(self.cfg, args.data_root, self.batch)
-            self.loader = None
-        else:
-            from mmengine.runner import Runner
-            self.loader = Runner.build_dataloader(copy.deepcopy(self.cfg.train_dataloader),
-                                                  seed=0)
-            self.batches = iter(self.loader)
-        self.model, self.optim_wrapper = build_for_training(self.cfg, args.device)
-        apply_fast_paths(self.model, self.cfg)
-        self.step_times: List[float] = []
-        self.data_times: List[float] = []
-        self.size: Optional[int] = None
-        self.last_batch: Optional[dict] = None
-
-    def next_batch(self) -> dict:
-        if self.loader is None:
-            return self.fixed_batch
-        try:
-            return next(self.batches)
-        except StopIteration:  # an epoch-based sampler ran out: a new epoch
-            self.batches = iter(self.loader)
-            return next(self.batches)
-
-    def iterate(self, timed: bool) -> None:
-        start = time.perf_counter()
-        data = self.next_batch()
-        fetched = time.perf_counter()
-        if self.device.startswith('cuda'):
-            torch.cuda.synchronize()
-            fetched = time.perf_counter()
-        self.model.train_step(data, self.optim_wrapper)
-        if self.device.startswith('cuda'):
-            torch.cuda.synchronize()
-        done = time.perf_counter()
-        self.size = view_size(data)
-        self.last_batch = data
-        if timed:
-            self.data_times.append(fetched - start)
-            self.step_times.append(done - fetched)
-
-    def saved_activation_bytes(self) -> int:
-        with count_saved_activations() as storages:
-            self.model.train_step(self.last_batch, self.optim_wrapper)
-        return sum(storages.values())
-
-
-def prepare_config(path: str, options: dict, args: argparse.Namespace,
-                   fast_paths: bool) -> Config:
-    cfg = load_config(path)
-    if options:
-        cfg.merge_from_dict(copy.deepcopy(options))
-    if args.device == 'cpu':
-        cpu_norms(cfg.model)
-    if fast_paths:
-        set_fast_paths(cfg, args)
-    if 'AmpOptimWrapper' in str(cfg.optim_wrapper.get('type')) and args.device == 'cpu':
-        if fast_paths and args.amp:
-            raise SystemExit(f'{path}: mmengine\'s AmpOptimWrapper needs a GPU (its '
-                             'GradScaler is CUDA-only): drop --amp on the CPU')
-        # An AMP config on the CPU: its fp32 step, as benchmark_ccmim.py does.
-        print(f'  {osp.basename(path)}: AMP needs a GPU; timing the fp32 step', flush=True)
-        cfg.optim_wrapper = dict(type='OptimWrapper', optimizer=cfg.optim_wrapper.optimizer,
-                                 **{k: v for k, v in cfg.optim_wrapper.items()
-                                    if k in ('paramwise_cfg', 'clip_grad')})
-    loader = cfg.train_dataloader
-    if args.batch:
-        loader.batch_size = args.batch
-    if args.workers is not None:
-        loader.num_workers = args.workers
-        if args.workers == 0:
-            loader.persistent_workers = False
-    if not args.own_data:
-        use_synthetic_scenes(loader.dataset, args.data_root)
-    # A queue must hold a whole number of batches.
-    if 'queue_len' in cfg.model:
-        cfg.model.queue_len = max(cfg.model.queue_len // loader.batch_size, 1) * loader.batch_size
-    return cfg
-
-
-def set_fast_paths(cfg: Config, args: argparse.Namespace) -> None:
-    """The config options of the requested fast paths, as a user sets them."""
-    if args.amp:
-        cfg.optim_wrapper.update(type='AmpOptimWrapper', dtype=args.amp)
-    if args.channels_last:
-        cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
-            dict(type='ChannelsLastHook')]
-    if args.compile:
-        cfg.compile = True
-    if args.compile_modules:
-        cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
-            dict(type='CompileModulesHook', modules=args.compile_modules.split(','))]
-    if args.with_cp:
-        from mmssl_ext.registry import MODELS
-        for part in ('backbone', 'neck'):
-            part_cfg = cfg.model.get(part)
-            if not part_cfg:
-                continue
-            cls = MODELS.get(part_cfg['type'])
-            if cls is not None and 'with_cp' in inspect.signature(cls).parameters:
-                part_cfg['with_cp'] = True
-            elif part == 'backbone':
-                raise SystemExit(f'{path_of(cfg)}: the backbone {part_cfg["type"]} has no with_cp '
-                                 'option (mmpretrain\'s ResNet and our ImportanceMaskingViT '
-                                 'have; mmpretrain\'s ViT/MAEViT do not)')
-
-
-def path_of(cfg: Config) -> str:
-    return cfg.filename or '<config>'
-
-
-def apply_fast_paths(model: torch.nn.Module, cfg: Config) -> None:
-    """What the Runner would do to the model: the ``ChannelsLastHook`` and
-    ``CompileModulesHook`` of ``custom_hooks``, then ``compile`` (as mmengine
-    compiles ``train_step``)."""
-    from mmssl_ext.engine.hooks import ChannelsLastHook, CompileModulesHook
-    for hook in cfg.get('custom_hooks', None) or []:
-        kind = str(hook.get('type')).split('.')[-1]
-        if kind == 'ChannelsLastHook':
-            ChannelsLastHook.convert(model)
-        elif kind == 'CompileModulesHook':
-            options = {k: v for k, v in hook.items() if k not in ('type', 'modules', 'priority')}
-            CompileModulesHook.compile(model, hook.get('modules', ('backbone', )), **options)
-    compile_cfg = cfg.get('compile', False)
-    if compile_cfg:
-        compile_cfg = {} if compile_cfg is True else dict(compile_cfg)
-        compile_cfg.pop('target', None)
-        model.train_step = torch.compile(model.train_step, **compile_cfg)
-
-
-def memory_in_child(path: str, options: dict, args: argparse.Namespace,
-                    fast_paths: bool) -> dict:
-    """Peak memory of a fresh process running this config's model alone for a
-    few steps (on the CPU its peak RSS and the rise over the steps; on CUDA the
-    max allocated), so that the other config's weights do not count."""
-    command = [sys.executable, osp.abspath(__file__), path, '--memory-child',
-               '--synthetic-data', '--warmup', '1', '--iters', '2', '--device', args.device,
-               '--data-root', args.data_root, '--options-json', json.dumps(options)]
-    if args.batch:
-        command += ['--batch', str(args.batch)]
-    if fast_paths:
-        command += [flag for flag, on in (('--channels-last', args.channels_last),
-                                          ('--compile', args.compile),
-                                          ('--with-cp', args.with_cp)) if on]
-        if args.compile_modules:
-            command += ['--compile-modules', args.compile_modules]
-        if args.amp:
-            command += ['--amp', args.amp]
-    proc = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
-    for line in proc.stdout.splitlines():
-        if line.startswith('MEMORY '):
-            return json.loads(line[len('MEMORY '):])
-    print(f'  (memory of {path} not measured: {proc.stderr.strip()[-400:]})', flush=True)
-    return {}
-
-
-def environment(args: argparse.Namespace) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
-    except (OSError, StopIteration):
-        pass
-    env = dict(device=args.device, torch=torch.__version__, threads=torch.get_num_threads(),
-               cpu=cpu, cpu_count=os.cpu_count(), python=platform.python_version(),
-               command='python tools/analysis_tools/benchmark_train.py ' + ' '.join(sys.argv[1:]))
-    if args.device.startswith('cuda'):
-        env['gpu'] = torch.cuda.get_device_name()
-    return env
+def settings_of(args: argparse.Namespace) -> TrainBenchmarkSettings:
+    return TrainBenchmarkSettings(
+        device=args.device, batch=args.batch, warmup=args.warmup, iters=args.iters,
+        synthetic_data=args.synthetic_data, data_root=args.data_root, own_data=args.own_data,
+        workers=args.workers, amp=args.amp, channels_last=args.channels_last,
+        compile=args.compile, compile_modules=args.compile_modules, with_cp=args.with_cp,
+        memory=not args.no_memory)
 
 
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
-    if args.options_json:  # a child process gets the parent's parsed overrides
-        args.cfg_options = json.loads(args.options_json)
-    register_all_modules(init_default_scope=False)
-    # Our registries are children of mmpretrain's: both kinds of config build.
-    init_default_scope('mmssl_ext')
-    # mmpretrain's CosineEMA (BYOL, DetCon_B) reads the run length from here.
-    MessageHub.get_current_instance().update_info('max_iters', 1_000_000)
-
-    subjects = [Subject(args.config, args.cfg_options, args)]
-    if args.baseline:
-        subjects.append(Subject(args.baseline, args.baseline_cfg_options, args,
-                                fast_paths=args.on_both))
-    if args.memory_child:
-        # The rise of RSS over the steps, from the built model on: activations,
-        # gradients and optimizer state (glibc keeps freed memory, so later
-        # steps add little); the total includes Python and the libraries.
-        cuda = args.device.startswith('cuda')
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        with RSSSampler() as rss:
-            for _ in range(args.warmup + args.iters):
-                subjects[0].iterate(timed=False)
-        memory = dict(peak_rss=rss.peak, rss_rise=rss.rise)
-        if cuda:
-            memory['cuda_peak'] = torch.cuda.max_memory_allocated()
-        print('MEMORY ' + json.dumps(memory))
-        return []
-
-    for i in range(args.warmup + args.iters):
-        # ABBA: neither config always runs right after the other one's step.
-        for subject in (subjects if i % 2 == 0 else subjects[::-1]):
-            subject.iterate(timed=i >= args.warmup)
-        if i == args.warmup - 1 or (i + 1 - args.warmup) % 10 == 0:
-            print(f'  iteration {i + 1}/{args.warmup + args.iters}', flush=True)
-
-    rows = []
-    for subject in subjects:
-        totals = [s + d for s, d in zip(subject.step_times, subject.data_times)]
-        row = dict(config=subject.name, path=subject.path, options=subject.options,
-                   batch=subject.batch, view=subject.size,
-                   step_s=spread(subject.step_times), data_s=spread(subject.data_times),
-                   images_per_s=subject.batch / spread(totals)['median'],
-                   # counted on an unaltered build: a trace cannot enter compiled modules
-                   gmacs_per_view=encoder_macs(build_for_training(subject.cfg, 'cpu')[0],
-                                               subject.size) / 1e9,
-                   saved_activations_mib=subject.saved_activation_bytes() / 2**20,
-                   workers=0 if subject.synthetic else subject.cfg.train_dataloader.num_workers)
-        if not args.no_memory:
-            memory = memory_in_child(subject.path, subject.options, args, subject.fast_paths)
-            if args.device.startswith('cuda'):
-                row['peak_mib'] = memory['cuda_peak'] / 2**20 if memory else None
-                row['peak_kind'] = 'CUDA max allocated by a process running the model alone'
-            else:
-                row['peak_mib'] = memory['peak_rss'] / 2**20 if memory else None
-                row['train_mib'] = memory['rss_rise'] / 2**20 if memory else None
-                row['peak_kind'] = 'peak RSS of a process running the model alone'
-        rows.append(row)
+    rows = measure_training(args.config, settings_of(args), args.cfg_options, args.baseline,
+                            args.baseline_cfg_options, args.on_both,
+                            progress=lambda line: print(line, flush=True))
     report(rows, args)
     return rows
 
 
 def report(rows: List[dict], args: argparse.Namespace) -> None:
-    env = environment(args)
+    """The rows as a table (and as JSON with ``--json``)."""
+    env = dict(machine(args.device), command='python tools/analysis_tools/benchmark_train.py '
+               + ' '.join(sys.argv[1:]))
     print(f'\n{env["device"]} ({env.get("gpu", env["cpu"])}), torch {env["torch"]}, '
           f'{env["threads"]} threads; {args.iters} timed iterations after {args.warmup} '
           f'warm-up' + ('; one batch reused (--synthetic-data)' if args.synthetic_data else ''))

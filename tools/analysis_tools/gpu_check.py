@@ -82,13 +82,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, osp.join(HERE, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def environment(device: str) -> Dict:
     """What the machine and its stack are, as far as they can be read."""
     env = dict(device=device, python=platform.python_version(), torch=torch.__version__,
@@ -125,11 +118,12 @@ def default_configs(quick: bool) -> List[str]:
     return small if quick else small + [c for c in configs if c not in small]
 
 
-def _prepared(path: str, args: argparse.Namespace, data_root: str, bench):
-    from mmssl_ext.utils.benchmark import drop_remote_init
-    bench_args = bench.parse_args([path, '--device', args.device, '--batch', str(args.batch),
-                                   '--synthetic-data', '--data-root', data_root])
-    cfg = bench.prepare_config(path, {}, bench_args, fast_paths=False)
+def _prepared(path: str, args: argparse.Namespace, data_root: str):
+    from mmssl_ext.utils.benchmark import (TrainBenchmarkSettings, drop_remote_init,
+                                           prepare_training_config)
+    settings = TrainBenchmarkSettings(device=args.device, batch=args.batch, synthetic_data=True,
+                                      data_root=data_root)
+    cfg = prepare_training_config(path, {}, settings, fast_paths=False)
     drop_remote_init(cfg.model)  # no network on the machine, perhaps
     return cfg
 
@@ -196,7 +190,6 @@ def run_steps(args: argparse.Namespace, data_root: str, deadline: float) -> List
     from mmssl_ext.utils.benchmark import one_batch
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
-    bench = _tool('benchmark_train')
     modes = CUDA_MODES if args.device == 'cuda' else CPU_MODES
     configs = [osp.abspath(c) for c in args.configs] if args.configs else \
         default_configs(args.quick)
@@ -207,7 +200,7 @@ def run_steps(args: argparse.Namespace, data_root: str, deadline: float) -> List
                           error='skipped: --budget-s spent') for m in modes]
             continue
         try:
-            cfg = _prepared(path, args, data_root, bench)
+            cfg = _prepared(path, args, data_root)
             data = one_batch(cfg, data_root, args.batch)
         except Exception as err:  # noqa: BLE001
             error = f'{type(err).__name__}: {err}'.splitlines()[0][:300]
@@ -230,7 +223,6 @@ def _rows_per_config(check: str, fields: Dict, args: argparse.Namespace, data_ro
     ``measure(row, cfg, data)`` fills the row from the prepared config and a
     batch of its pipeline; ``on_error(row, err)`` records what raised."""
     from mmssl_ext.utils.benchmark import one_batch
-    bench = _tool('benchmark_train')
     rows = []
     for path in default_configs(quick=True):
         row = dict(check=check, config=osp.basename(path), ok=None, **fields, note=None)
@@ -239,7 +231,7 @@ def _rows_per_config(check: str, fields: Dict, args: argparse.Namespace, data_ro
             row['note'] = 'skipped: --budget-s spent'
             continue
         try:
-            cfg = _prepared(path, args, data_root, bench)
+            cfg = _prepared(path, args, data_root)
             measure(row, cfg, one_batch(cfg, data_root, args.batch))
         except Exception as err:  # noqa: BLE001 (each failure is a row of the report)
             on_error(row, err)

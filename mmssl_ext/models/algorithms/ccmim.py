@@ -47,6 +47,11 @@ class CCMIM(BaseSelfSupervisor):
             masked-set pass with it.
         stop_grad_masked (bool): the masked CLS is a stop-gradient key.
             Defaults to True (the paper and official code).
+        masked_set_graph (bool): with ``stop_grad_masked``, encode the masked
+            set with a graph and detach the key, as the official code does
+            (its gather has no gradient): the same values and gradients, more
+            memory and time; for ``benchmark_ccmim.py``'s comparison.
+            Defaults to False (the masked set runs without a graph).
     """
 
     # Read by mmssl_ext.utils.config_check: a short last batch on one rank breaks it.
@@ -59,7 +64,8 @@ class CCMIM(BaseSelfSupervisor):
     def __init__(self, backbone: dict, neck: dict, head: dict, projector: dict,
                  loss: dict = dict(type='CrossBatchInfoNCELoss', temperature=0.5),
                  predictor: Optional[dict] = None, contrast_weight: float = 0.2,
-                 stop_grad_masked: bool = True, pretrained: Optional[str] = None,
+                 stop_grad_masked: bool = True, masked_set_graph: bool = False,
+                 pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
@@ -74,7 +80,7 @@ class CCMIM(BaseSelfSupervisor):
         self.projector = MODELS.build(projector) if contrast else None
         self.predictor = MODELS.build(predictor) if contrast and predictor else None
         self.criterion = MODELS.build(loss) if contrast else None
-        self.stop_grad_masked = stop_grad_masked
+        self.stop_grad_masked, self.masked_set_graph = stop_grad_masked, masked_set_graph
 
     def extract_feat(self, inputs: torch.Tensor):
         return self.backbone(inputs, mask=None)
@@ -92,7 +98,7 @@ class CCMIM(BaseSelfSupervisor):
         if self.contrast_weight == 0:
             return dict(loss_rec=loss_rec)
 
-        if self.stop_grad_masked:
+        if self.stop_grad_masked and not self.masked_set_graph:
             with torch.no_grad():
                 key = self._project(self.backbone.encode_set(tokens, masked)[:, 0])
         else:

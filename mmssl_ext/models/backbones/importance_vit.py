@@ -10,6 +10,14 @@ from mmssl_ext.models.utils.token_masking import STRATEGIES
 from mmssl_ext.registry import MODELS
 
 
+def _full_attention(attn, h: torch.Tensor) -> torch.Tensor:
+    """(B, heads, N, N) softmax attention of mmpretrain's ``MultiheadAttention``
+    ``attn`` on (B, N, D) normed tokens ``h``: the whole matrix."""
+    b, n, _ = h.shape
+    qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dims).permute(2, 0, 3, 1, 4)
+    return (qkv[0] @ qkv[1].transpose(-2, -1) * attn.head_dims ** -0.5).softmax(-1)
+
+
 @MODELS.register_module()
 class ImportanceMaskingViT(MAEViT):
     """MAE's ViT whose visible/masked division follows token importance.
@@ -28,15 +36,21 @@ class ImportanceMaskingViT(MAEViT):
             :meth:`encode_set` when a graph is built: their activations are
             recomputed in the backward instead of kept (mmpretrain's ViT has
             no such option). Defaults to False.
+        full_attention_importance (bool): compute the importance as the
+            official code's blocks do: each layer's whole (N+1) x (N+1)
+            attention matrix, every layer run. The same scores at more cost;
+            for ``benchmark_ccmim.py``'s comparison. Defaults to False.
         **kwargs: :class:`mmpretrain.models.selfsup.mae.MAEViT`'s (``arch``,
             ``img_size``, ``patch_size``, ``mask_ratio`` ...).
     """
 
     def __init__(self, strategy: str = 'importance_sampling', temperature: float = 1.0,
-                 with_cp: bool = False, **kwargs) -> None:
+                 with_cp: bool = False, full_attention_importance: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.strategy, self.temperature = strategy, temperature
         self.with_cp = with_cp
+        self.full_attention_importance = full_attention_importance
         self._check_division()
 
     def _check_division(self) -> None:
@@ -69,6 +83,10 @@ class ImportanceMaskingViT(MAEViT):
         scores = x.new_zeros(x.shape[0], x.shape[1] - 1, dtype=torch.float32)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
+            if self.full_attention_importance:
+                scores += _full_attention(layer.attn, layer.ln1(x))[:, :, 0, 1:].mean(1).float()
+                x = layer(x)
+                continue
             scores += cls_attention_row(layer.attn, layer.ln1(x)).float()
             if i < last:  # the last layer's output is not needed
                 x = layer(x)
