@@ -41,7 +41,6 @@ import json
 import math
 import os
 import os.path as osp
-import platform
 import subprocess
 import sys
 import time
@@ -83,13 +82,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def environment(device: str) -> Dict:
-    """What the machine and its stack are, as far as they can be read."""
-    env = dict(device=device, python=platform.python_version(), torch=torch.__version__,
-               cuda=torch.version.cuda, cpu_count=os.cpu_count(),
-               threads=torch.get_num_threads())
+    """What the machine and its stack are, as far as they can be read: the
+    benchmarks' :func:`~mmssl_ext.utils.benchmark.machine`, plus CUDA's
+    versions and abilities and the OpenMMLab packages."""
+    from mmssl_ext.utils.benchmark import machine
+    env = dict(machine(device), cuda=torch.version.cuda)
     if device == 'cuda':
         major, minor = torch.cuda.get_device_capability()
-        env.update(gpu=torch.cuda.get_device_name(), capability=f'{major}.{minor}',
+        env.update(capability=f'{major}.{minor}',
                    gpu_mib=round(torch.cuda.get_device_properties(0).total_memory / 2**20),
                    cudnn=torch.backends.cudnn.version(),
                    bf16=torch.cuda.is_bf16_supported(), tf32=major >= 8)
