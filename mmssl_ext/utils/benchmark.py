@@ -327,7 +327,6 @@ def detcon_loss_memory(images: int, gathered: int, masks: int = 16, dim: int = 2
         forward and backward (CUDA only, else None); ``ms``: the wall time of
         both; ``loss``: the value (equal across ``block_images``).
     """
-    import time
 
     import torch.nn.functional as F
 
