@@ -192,7 +192,7 @@ def patch_mmpretrain_hog_generator() -> bool:
     an fp32 histogram: under AMP the step fails with ``scatter(): Expected
     self.dtype to be equal to src.dtype``, so its AMP config cannot train. The
     targets take no gradient, and fp32 is what they are without autocast.
-    Applied by ``mmssl_ext.utils.register_all_modules`` (which imports
+    Applied by ``mmssl_ext.register_all_modules`` (which imports
     mmpretrain's models); drop it when mmpretrain casts there itself.
     """
     import functools

@@ -66,7 +66,7 @@ def test_train_benchmark_fast_paths_on_the_config_only(synthetic_root, subproces
 
 
 def test_train_benchmark_refuses_amp_on_the_cpu_and_with_cp_where_unsupported(synthetic_root):
-    from mmssl_ext.utils.benchmark import TrainBenchmarkSettings, prepare_training_config
+    from mmssl_ext.analysis.benchmark import TrainBenchmarkSettings, prepare_training_config
     from mmssl_ext.utils.config_check import ConfigError
     settings = TrainBenchmarkSettings(device='cpu', amp='bfloat16', data_root=synthetic_root)
     with pytest.raises(ConfigError, match='AmpOptimWrapper needs a GPU'):
@@ -158,8 +158,8 @@ def test_ccmim_benchmark_variants_compute_the_same_losses_and_gradients():
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
+    from mmssl_ext import register_all_modules
     from mmssl_ext.registry import MODELS
-    from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'ccmim',
@@ -201,7 +201,7 @@ def test_ccmim_analytic_ratio_at_vit_b():
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext import register_all_modules
     bench = _benchmark_ccmim_module()
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
@@ -276,10 +276,10 @@ def test_every_pretraining_config_steps_in_fp32_channels_last_and_under_bf16_aut
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils import register_all_modules
-    from mmssl_ext.utils.benchmark import (TrainBenchmarkSettings, build_for_training, checked_step,
-                                           drop_remote_init, forward_losses, one_batch,
-                                           prepare_training_config)
+    from mmssl_ext import register_all_modules
+    from mmssl_ext.analysis.benchmark import (TrainBenchmarkSettings, build_for_training,
+                                              checked_step, drop_remote_init, forward_losses,
+                                              one_batch, prepare_training_config)
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     settings = TrainBenchmarkSettings(device='cpu', batch=4, synthetic_data=True,
@@ -339,38 +339,40 @@ def test_pipeline_benchmark_times_the_start_of_an_epoch(synthetic_root, subproce
     detcon_row, maskco_row = json.loads(out.read_text())
     assert set(detcon_row['epoch_start_s']) == {'False', 'True'}
     assert all(wait > 0 for wait in detcon_row['epoch_start_s'].values())
+    assert not detcon_row['single_epoch'] and maskco_row['single_epoch']
     assert 'epoch_start_s' not in maskco_row and 'InfiniteSampler' in proc.stdout
 
 
 def test_suite_row_shows_the_ratio_to_the_reference_row():
-    suite = _tool_module('benchmark_suite')
+    from mmssl_ext.analysis.suite import row_markdown
 
     def row(median, act):
         step = dict(median=median, q1=median * 0.9, q3=median * 1.1, min=0, max=0, n=3)
         return dict(view=64, batch=32, step_s=step, data_s=dict(median=0.002),
                     images_per_s=32 / median, gmacs_per_view=0.152,
                     saved_activations_mib=act, peak_mib=1100.0, train_mib=None)
-    text = suite.fmt_row('maskco', row(0.45, 105.0), row(0.40, 100.0))
+    text = row_markdown('maskco', row(0.45, 105.0), row(0.40, 100.0))
     cells = [c.strip() for c in text.strip('|').split('|')]
     assert cells == ['maskco', '64', '32', '450 (405-495)', '2.0', '71.1', '**1.12**', '0.152',
                      '105', '1100', '-']
 
 
 @pytest.mark.slow
-def test_reliability_benchmark_times_the_step_with_and_without_the_hooks(
-        synthetic_root, subprocess_env):
+def test_reliability_benchmark_times_the_step_with_and_without_the_hooks(synthetic_root):
+    from mmengine.registry import init_default_scope
+
+    from mmssl_ext import register_all_modules
+    from mmssl_ext.analysis.hook_overhead import measure_hook_overhead
+    register_all_modules(init_default_scope=False)
+    init_default_scope('mmssl_ext')
     config, = _configs('maskco/maskco_r18_1xb32-600i_synthetic.py')
-    proc = subprocess.run(
-        [sys.executable, osp.join(TOOLS, 'benchmark_reliability.py'), config, '--batch', '4',
-         '--iters', '2', '--warmup', '1', '--data-root', synthetic_root],
-        env=subprocess_env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    table = proc.stdout[proc.stdout.index('variant    median s'):].splitlines()
-    assert [line.split()[0] for line in table[1:3]] == ['plain', 'hooks']
-    assert all(float(line.split()[1]) > 0 for line in table[1:3])
-    ratio = float(table[3].split('hooks / plain: ')[1].split(';')[0])
-    assert math.isfinite(ratio) and ratio > 0
-    assert 'buffers copied per step' in table[3]
+    figures = measure_hook_overhead(config, batch=4, iters=2, warmup=1, data_root=synthetic_root)
+    for name in ('plain', 'hooks'):
+        assert figures[name]['n'] == 2 and figures[name]['median'] > 0
+    assert figures['ratio'] == figures['hooks']['median'] / figures['plain']['median']
+    # the guard copies MaskCo's buffers: its queue (256 fp32 keys of 128 dims in
+    # the config) and the BN statistics of two ResNet-18s on top of it
+    assert figures['buffer_bytes'] > 256 * 128 * 4
 
 
 @pytest.mark.slow
@@ -378,7 +380,7 @@ def test_gpu_check_runs_every_method_in_each_precision_on_the_cpu(tmp_path, subp
     """`gpu_check.py --device cpu --quick`: the same code as on a GPU, the small
     config of each method in fp32, bf16 autocast and channels-last, a JSON row
     per step and a Markdown table."""
-    from mmssl_ext.utils.benchmark import pretraining_configs
+    from mmssl_ext.analysis.benchmark import pretraining_configs
     out = tmp_path / 'check'
     proc = subprocess.run([sys.executable, osp.join(TOOLS, 'gpu_check.py'), '--device', 'cpu',
                            '--quick', '--out', str(out), '--budget-s', '600'],
@@ -419,8 +421,8 @@ def test_encoder_macs_count_the_neck_of_an_algorithm_that_puts_it_in_the_encoder
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils import register_all_modules
-    from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, encoder_macs
+    from mmssl_ext import register_all_modules
+    from mmssl_ext.analysis.benchmark import build_for_training, cpu_norms, encoder_macs
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(CONFIG_DIR, 'maskco', 'maskco_r18_1xb32-600i_synthetic.py'))

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from mmssl_ext import register_all_modules
 from mmssl_ext.models.losses import CrossBatchInfoNCELoss
 from mmssl_ext.registry import MODELS
-from mmssl_ext.utils import register_all_modules
 
 from .conftest import run_mim_and_dist_train
 

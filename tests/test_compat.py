@@ -121,7 +121,7 @@ def test_maskfeat_hog_targets_compute_in_fp32_under_autocast():
     import torch
     from mmpretrain.models.selfsup.maskfeat import HOGGenerator
 
-    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext import register_all_modules
     register_all_modules(init_default_scope=False)  # applies the shim
     hog = HOGGenerator(nbins=9, pool=8, gaussian_window=16)
     images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -156,7 +156,7 @@ def test_the_hog_shim_is_a_no_op_where_mmpretrain_computes_in_fp32(monkeypatch):
     import torch
     from mmpretrain.models.selfsup.maskfeat import HOGGenerator
 
-    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext import register_all_modules
     register_all_modules(init_default_scope=False)
     wrapped = HOGGenerator.forward
     assert compat.hog_fails_under_autocast(wrapped.__wrapped__)  # mmpretrain 1.2.0

@@ -8,8 +8,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from mmssl_ext.analysis.benchmark import pretraining_configs
 from mmssl_ext.registry import MODELS
-from mmssl_ext.utils.benchmark import pretraining_configs
 
 from .conftest import REPO_ROOT
 

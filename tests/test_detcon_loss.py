@@ -210,7 +210,7 @@ def test_blocks_of_anchor_images_give_the_brute_force_value_and_the_whole_batch_
 def test_blocks_keep_only_their_inputs_for_the_backward():
     """What autograd saves for the backward, whole batch against blocks: the
     (B, R, 2 B R) logits and their softmax are not kept with blocks."""
-    from mmssl_ext.utils.benchmark import count_saved_activations
+    from mmssl_ext.analysis.benchmark import count_saved_activations
     b, r, d = 32, 16, 8
     leaves = [torch.randn(b, r, d, requires_grad=True) for _ in range(4)]
     ids = torch.randint(0, 8, (b, r))
@@ -234,7 +234,7 @@ def test_the_memory_benchmark_measures_less_saved_with_blocks_and_the_same_loss(
     import importlib.util
     import os.path as osp
 
-    from mmssl_ext.utils.benchmark import detcon_loss_memory
+    from mmssl_ext.analysis.benchmark import detcon_loss_memory
 
     from .conftest import REPO_ROOT
     whole = detcon_loss_memory(8, 16, masks=16, dim=32, block_images=None)

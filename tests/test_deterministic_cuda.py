@@ -28,8 +28,8 @@ def test_the_mean_pool_has_the_adaptive_pools_values_and_gradients():
 def _model(config):
     from mmengine.registry import init_default_scope
 
+    from mmssl_ext import register_all_modules
     from mmssl_ext.registry import MODELS
-    from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))

@@ -10,10 +10,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from mmssl_ext import register_all_modules
+from mmssl_ext.analysis.benchmark import RSSSampler, count_saved_activations, spread
 from mmssl_ext.engine.hooks import ChannelsLastHook
 from mmssl_ext.registry import MODELS
-from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import RSSSampler, count_saved_activations, spread
 
 from .conftest import REPO_ROOT
 from .test_train_e2e import _logged_losses, _small_cfg

@@ -73,8 +73,8 @@ def test_a_training_step_reads_no_tensor_on_the_host(config, synthetic_root):
     from mmengine.logging import MessageHub
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils import register_all_modules
-    from mmssl_ext.utils.benchmark import build_for_training, one_batch
+    from mmssl_ext import register_all_modules
+    from mmssl_ext.analysis.benchmark import build_for_training, one_batch
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))

@@ -26,7 +26,7 @@ def test_knn_monitor_logs_knn_and_linear_to_the_visualizer(
         tmp_path, synthetic_root, small_run_options):
     from mmengine.runner import Runner
 
-    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext import register_all_modules
     register_all_modules(init_default_scope=False)
     cfg = config_with_options(SMALL_CONFIG, small_run_options + [
         'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=100'], tmp_path)
@@ -55,9 +55,9 @@ def test_knn_monitor_features_of_a_vit_are_unmasked_patch_means(synthetic_root):
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
 
+    from mmssl_ext import register_all_modules
     from mmssl_ext.engine import KNNMonitorHook
     from mmssl_ext.registry import MODELS
-    from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'ccmim',

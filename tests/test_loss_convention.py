@@ -29,7 +29,7 @@ def test_every_algorithm_takes_a_loss_config_and_no_unused_head(cls):
 
 @pytest.mark.parametrize('config', OUR_SYNTHETIC_CONFIGS, ids=lambda c: c.split('/')[0])
 def test_the_built_criterion_is_the_configured_loss(config):
-    from mmssl_ext.utils.benchmark import cpu_norms
+    from mmssl_ext.analysis.benchmark import cpu_norms
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
     cpu_norms(cfg.model)

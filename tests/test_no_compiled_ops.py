@@ -21,8 +21,8 @@ sys.modules['mmcv._ext'] = None
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
-from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, one_batch
+from mmssl_ext import register_all_modules
+from mmssl_ext.analysis.benchmark import build_for_training, cpu_norms, one_batch
 register_all_modules(init_default_scope=False)
 MessageHub.get_current_instance().update_info('max_iters', 10)
 data_root, configs = sys.argv[1], sys.argv[2:]

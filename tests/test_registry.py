@@ -4,8 +4,8 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmssl_ext.registry as registry
+from mmssl_ext import register_all_modules
 from mmssl_ext.datasets import COCOImageDataset
-from mmssl_ext.utils import register_all_modules
 
 
 def test_every_registry_is_a_child_of_mmpretrain():
@@ -60,3 +60,12 @@ def test_register_all_modules_sets_scope():
         init_default_scope('mmpretrain')
         register_all_modules(init_default_scope=True)
     assert DefaultScope.get_current_instance().scope_name == 'mmssl_ext'
+
+
+def test_register_all_modules_is_at_the_top_and_its_old_place_names_the_new_one():
+    import mmssl_ext
+    assert mmssl_ext.register_all_modules is register_all_modules
+    with pytest.raises(ImportError, match='moved to mmssl_ext.register_all_modules'):
+        from mmssl_ext.utils import register_all_modules as old  # noqa: F401
+    with pytest.raises(AttributeError, match='no attribute'):
+        mmssl_ext.utils.no_such_helper

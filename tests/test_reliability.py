@@ -327,7 +327,7 @@ def _scalars(work_dir: str) -> dict:
 
 
 def _deterministic_cfg(path: str, data_root: str, work_dir: str, num_workers: int = 1) -> Config:
-    from mmssl_ext.utils.benchmark import cpu_norms, use_synthetic_scenes
+    from mmssl_ext.analysis.benchmark import cpu_norms, use_synthetic_scenes
     cfg = Config.fromfile(path)
     use_synthetic_scenes(cfg.train_dataloader.dataset, data_root)
     cpu_norms(cfg.model)
@@ -587,8 +587,8 @@ def _dataset(config: str, data_root: str, **overrides):
 
     from mmengine.registry import init_default_scope
 
+    from mmssl_ext.analysis.benchmark import use_synthetic_scenes
     from mmssl_ext.registry import DATASETS
-    from mmssl_ext.utils.benchmark import use_synthetic_scenes
     init_default_scope('mmssl_ext')
     dataset_cfg = copy.deepcopy(Config.fromfile(
         osp.join(REPO_ROOT, 'configs', config)).train_dataloader.dataset)
@@ -905,7 +905,7 @@ def test_the_collective_timeout_reaches_init_process_group(gpu, monkeypatch):
 
     from mmengine.dist import init_dist
 
-    from mmssl_ext.utils.benchmark import pretraining_configs
+    from mmssl_ext.analysis.benchmark import pretraining_configs
     from mmssl_ext.utils.dist import prepare_cpu_distributed
     for path in pretraining_configs(osp.join(REPO_ROOT, 'configs')):
         timeout = Config.fromfile(path).env_cfg.dist_cfg.get('timeout')
@@ -1108,7 +1108,7 @@ def test_every_method_skips_a_non_finite_step_cleanly(config, synthetic_root):
     from mmengine.logging import MessageHub
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, one_batch
+    from mmssl_ext.analysis.benchmark import build_for_training, cpu_norms, one_batch
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
     cpu_norms(cfg.model)
@@ -1200,7 +1200,7 @@ def test_a_nan_step_under_amp_keeps_no_nan_in_the_queue(monkeypatch, synthetic_r
     from mmengine.logging import MessageHub
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, one_batch
+    from mmssl_ext.analysis.benchmark import build_for_training, cpu_norms, one_batch
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(MASKCO_SYNTHETIC)
     cpu_norms(cfg.model)

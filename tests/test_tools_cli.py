@@ -145,7 +145,7 @@ def test_device_wheels_install_without_an_index_and_import(tmp_path, subprocess_
              f'assert mmengine.__file__.startswith({str(site)!r}), mmengine.__file__\n'
              f'assert mmcv.__file__.startswith({str(site)!r}), mmcv.__file__\n'
              "assert importlib.util.find_spec('mmcv._ext') is None\n"
-             'from mmssl_ext.utils import register_all_modules\n'
+             'from mmssl_ext import register_all_modules\n'
              'register_all_modules(init_default_scope=False)\n'
              "from mmssl_ext.registry import MODELS\nassert MODELS.get('MaskCo')\nprint('OK')")
     proc = subprocess.run([sys.executable, '-c', check], cwd=str(tmp_path),

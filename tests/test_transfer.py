@@ -215,8 +215,8 @@ def test_ccmim_encoder_loads_fully_into_mmpretrain_vit(tmp_path):
     from mmengine.config import Config
     from mmpretrain.models import VisionTransformer
 
+    from mmssl_ext import register_all_modules
     from mmssl_ext.registry import MODELS
-    from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'ccmim',

@@ -101,8 +101,8 @@ def test_browse_ccmim_analysis_keeps_visible_patches_and_masks_the_ratio():
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
+    from mmssl_ext import register_all_modules
     from mmssl_ext.registry import MODELS
-    from mmssl_ext.utils import register_all_modules
     spec = importlib.util.spec_from_file_location(
         'browse_ccmim', osp.join(REPO_ROOT, 'tools', 'visualization', 'browse_ccmim.py'))
     tool = importlib.util.module_from_spec(spec)

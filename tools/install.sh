@@ -166,7 +166,7 @@ pip_install -q --no-build-isolation --no-use-pep517 $([[ "$MMCV_OPS" == 0 ]] && 
 import os
 import mmcv, mmengine, mmpretrain, mmdet, mmseg, skimage, mmssl_ext
 import mmpretrain.models  # its import-time dependencies
-from mmssl_ext.utils import register_all_modules
+from mmssl_ext import register_all_modules
 register_all_modules(init_default_scope=False)  # every pretraining module imports
 if os.environ['MMSSL_MMCV_OPS'] == '1':
     import mmcv.ops, mmdet.models, mmseg.models  # transfer: mmcv's compiled ops

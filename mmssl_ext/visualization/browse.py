@@ -29,9 +29,8 @@ def add_browse_args(parser: argparse.ArgumentParser, method: str, output: str,
 
 
 def load_browse_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """The config with ``--cfg-options`` merged, our modules registered."""
-    from mmssl_ext.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
+    """The config with ``--cfg-options`` merged. The tools register our modules
+    first (``mmssl_ext.register_all_modules``, the package's top layer)."""
     cfg = load_config(path, needs=('train_dataloader',))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

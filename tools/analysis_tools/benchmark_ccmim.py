@@ -49,9 +49,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
-from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import (build_for_training, count_saved_activations, cpu_norms,
-                                       one_batch)
+from mmssl_ext import register_all_modules
+from mmssl_ext.analysis.benchmark import (build_for_training, count_saved_activations, cpu_norms,
+                                          one_batch)
 from mmssl_ext.utils.tool_errors import load_config, run_tool
 
 

@@ -3,7 +3,7 @@
     python tools/analysis_tools/benchmark_detcon_loss.py [--images 32 64 128 256]
         [--processes 16] [--masks 16] [--dim 256] [--blocks 0 32] [--device cpu|cuda]
 
-One forward and backward per row (``mmssl_ext.utils.benchmark.detcon_loss_memory``)
+One forward and backward per row (``mmssl_ext.analysis.benchmark.detcon_loss_memory``)
 on one process: ``--images`` predictions of this process against the targets
 of ``images x processes`` gathered images (16 x 256 = 4096 in the shipped
 recipes). Prints a Markdown table: what autograd saves for the backward (the
@@ -26,7 +26,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--blocks', type=int, nargs='+', default=[0, 32])
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
-    from mmssl_ext.utils.benchmark import detcon_loss_memory
+    from mmssl_ext.analysis.benchmark import detcon_loss_memory
     print('| images / process | gathered | blocks | saved for backward MiB | one logits '
           'tensor MiB | peak MiB | ms | loss |')
     print('|---|---|---|---|---|---|---|---|')

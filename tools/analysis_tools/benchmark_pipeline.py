@@ -20,18 +20,13 @@ workers needed to keep the model fed.
         configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py --own-data --step-ms 250
 """
 import argparse
-import copy
 import json
-import math
-import os.path as osp
-import time
-from collections import defaultdict
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from mmengine.registry import init_default_scope
 
-from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import load_config, spread, use_synthetic_scenes
+from mmssl_ext import register_all_modules
+from mmssl_ext.analysis.pipeline import PipelineBenchmarkSettings, measure_pipeline
 from mmssl_ext.utils.tool_errors import run_tool
 
 
@@ -57,101 +52,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def dataset_config(path: str, args: argparse.Namespace):
-    cfg = load_config(path)
-    loader = cfg.train_dataloader
-    if args.batch:
-        loader.batch_size = args.batch
-    if not args.own_data:
-        use_synthetic_scenes(loader.dataset, args.data_root)
-    return cfg
-
-
-def per_transform(dataset, num: int, warmup: int) -> Dict[str, List[float]]:
-    """Seconds per image of each top-level transform, run in this process."""
-    times: Dict[str, List[float]] = defaultdict(list)
-    for i in range(warmup + num):
-        results = dataset.get_data_info(i % len(dataset))
-        total = time.perf_counter()
-        for transform in dataset.pipeline.transforms:
-            start = time.perf_counter()
-            results = transform(results)
-            if i >= warmup:
-                times[type(transform).__name__].append(time.perf_counter() - start)
-            if results is None:
-                raise RuntimeError(f'{type(transform).__name__} dropped image {i}')
-        if i >= warmup:
-            times['total'].append(time.perf_counter() - total)
-    return times
-
-
-def loader_throughput(cfg, workers: int, batches: int) -> float:
-    """Images/s of the config's DataLoader with ``workers`` workers, after its start."""
-    from mmengine.runner import Runner
-    loader_cfg = copy.deepcopy(cfg.train_dataloader)
-    loader_cfg.num_workers = workers
-    loader_cfg.persistent_workers = workers > 0
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
-    iterator = iter(loader)
-    next(iterator)  # worker start-up and the first batches are not throughput
-    next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    rate = batches * loader_cfg.batch_size / (time.perf_counter() - start)
-    del iterator, loader
-    return rate
-
-
-def epoch_start_seconds(cfg, workers: int, persistent: bool, epochs: int = 4) -> float:
-    """Median wait for the first batch of epochs 2.. (worker start-up, unless
-    the workers persist), over epochs of 2 batches run to their end."""
-    from mmengine.runner import Runner
-    loader_cfg = copy.deepcopy(cfg.train_dataloader)
-    loader_cfg.update(num_workers=workers, persistent_workers=persistent)
-    loader_cfg.dataset['indices'] = 2 * loader_cfg.batch_size
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
-    waits = []
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        batches = iter(loader)
-        next(batches)
-        if epoch:  # epoch 1 starts the workers in any case
-            waits.append(time.perf_counter() - start)
-        for _ in batches:
-            pass
-    del batches, loader
-    return spread(waits)['median']
-
-
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
-    from mmssl_ext.registry import DATASETS
+    settings = PipelineBenchmarkSettings(
+        num=args.num, warmup=args.warmup, workers=args.workers, batches=args.batches,
+        batch=args.batch, data_root=args.data_root, own_data=args.own_data,
+        epoch_start=args.epoch_start, step_ms=args.step_ms)
     rows = []
     for path in args.configs:
-        cfg = dataset_config(path, args)
-        dataset = DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset))
-        times = per_transform(dataset, args.num, args.warmup)
-        total = spread(times.pop('total'))
-        row = dict(config=osp.basename(path.split('::')[-1]), path=path,
-                   images_per_s_per_worker=1 / total['median'], ms_per_image=total,
-                   transforms={name: spread(t)['median'] * 1e3 for name, t in times.items()},
-                   batch=cfg.train_dataloader.batch_size, loader_images_per_s={})
-        for workers in args.workers:
-            row['loader_images_per_s'][workers] = loader_throughput(cfg, workers, args.batches)
-        infinite = 'Infinite' in str(cfg.train_dataloader.get('sampler', {}).get('type'))
-        if args.epoch_start and infinite:
-            print(f'  {row["config"]}: InfiniteSampler, a single epoch: no epoch start to time')
-        elif args.epoch_start:
-            row['epoch_start_s'] = {
-                str(p): epoch_start_seconds(cfg, args.epoch_start, p) for p in (False, True)}
-        if args.step_ms:
-            need = row['batch'] / (args.step_ms / 1e3)  # images/s the model consumes
-            row['workers_needed'] = math.ceil(need / row['images_per_s_per_worker'])
-        rows.append(row)
-        print(f'  measured {row["config"]}', flush=True)
+        rows.append(measure_pipeline(path, settings))
+        if args.epoch_start and rows[-1]['single_epoch']:
+            print(f'  {rows[-1]["config"]}: InfiniteSampler, a single epoch: no epoch start '
+                  'to time')
+        print(f'  measured {rows[-1]["config"]}', flush=True)
     report(rows, args)
     return rows
 

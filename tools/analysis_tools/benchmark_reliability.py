@@ -13,18 +13,14 @@ guard copies.
         configs/maskco/maskco_r18_1xb32-600i_synthetic.py --batch 8
 """
 import argparse
-import copy
-import time
-from types import SimpleNamespace
+import json
 from typing import List, Optional
 
 import torch
-from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
-from mmssl_ext.engine.hooks import IterationSeedHook, NonFiniteGuardHook
-from mmssl_ext.utils import register_all_modules
-from mmssl_ext.utils.benchmark import build_for_training, cpu_norms, load_config, one_batch, spread
+from mmssl_ext import register_all_modules
+from mmssl_ext.analysis.hook_overhead import measure_hook_overhead
 from mmssl_ext.utils.tool_errors import run_tool
 
 
@@ -36,6 +32,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--data-root', default='data/synthetic_scenes')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--json', help='write the figures here')
     return parser.parse_args(argv)
 
 
@@ -43,61 +40,20 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     register_all_modules(False)
     init_default_scope('mmssl_ext')
-    cfg = load_config(args.config)
-    if args.device == 'cpu':
-        cpu_norms(cfg.model)
-    batch = one_batch(cfg, args.data_root, args.batch)
-    # what the Runner's message hub holds (CosineEMA teachers read max_iters)
-    MessageHub.get_current_instance().update_info('max_iters', 1_000_000)
-    model, optim_wrapper = build_for_training(cfg, args.device)
-    runner = SimpleNamespace(model=model, optim_wrapper=optim_wrapper, seed=0, iter=0,
-                             _randomness_cfg={}, work_dir='.',
-                             message_hub=MessageHub.get_current_instance())
-    seed_hook, guard = IterationSeedHook(), NonFiniteGuardHook()
-    guard.before_train(runner)
-
-    def plain() -> None:
-        model.train_step(copy.copy(batch), optim_wrapper)
-
-    def guarded() -> None:
-        seed_hook.before_train_iter(runner, 0)
-        guard.before_train_iter(runner, 0)
-        outputs = model.train_step(copy.copy(batch), optim_wrapper)
-        guard.after_train_iter(runner, 0, outputs=outputs)
-
-    def timed(step) -> float:
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    # The guard's pre-hook stays on the optimizer; for the plain steps it is
-    # switched off by removing and re-adding it around them.
-    for _ in range(args.warmup):
-        guarded()
-    times = {'plain': [], 'hooks': []}
-    for index in range(args.iters):
-        order = ('plain', 'hooks') if index % 2 == 0 else ('hooks', 'plain')
-        for name in order:
-            if name == 'plain':
-                guard.after_train(runner)  # remove the step-pre-hook
-                times[name].append(timed(plain))
-                guard.before_train(runner)
-            else:
-                times[name].append(timed(guarded))
-        runner.iter += 1
-    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
-    plain_s, hooks_s = spread(times['plain']), spread(times['hooks'])
-    ratio = hooks_s['median'] / plain_s['median']
+    figures = measure_hook_overhead(args.config, batch=args.batch, iters=args.iters,
+                                    warmup=args.warmup, data_root=args.data_root,
+                                    device=args.device)
     print(f'{args.config} (batch {args.batch}, {args.device}, {args.iters} steps each)')
     print(f'{"variant":<8} {"median s":>10} {"q1":>8} {"q3":>8}')
-    for name, row in (('plain', plain_s), ('hooks', hooks_s)):
+    for name in ('plain', 'hooks'):
+        row = figures[name]
         print(f'{name:<8} {row["median"]:>10.4f} {row["q1"]:>8.4f} {row["q3"]:>8.4f}')
-    print(f'hooks / plain: {ratio:.3f}; buffers copied per step: {buffers / 2**20:.1f} MiB')
-    return dict(plain=plain_s, hooks=hooks_s, ratio=ratio, buffer_bytes=buffers)
+    print(f'hooks / plain: {figures["ratio"]:.3f}; buffers copied per step: '
+          f'{figures["buffer_bytes"] / 2**20:.1f} MiB')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(figures, f, indent=1)
+    return figures
 
 
 if __name__ == '__main__':

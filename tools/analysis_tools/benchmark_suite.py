@@ -25,49 +25,11 @@ import subprocess
 import sys
 from typing import List
 
+from mmssl_ext.analysis.suite import (FAST, FULL_PAIRS, PAIRS, SCALING, scaling_markdown,
+                                      table_markdown)
 from mmssl_ext.utils.tool_errors import InputError, run_tool
 
 TOOL = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_train.py')
-MOCO = 'configs/mocov2/mocov2_r18_1xb32-600i_synthetic.py'
-MASKCO = 'configs/maskco/maskco_r18_1xb32-600i_synthetic.py'
-SIMCLR = 'configs/simclr/simclr_r18_1xb32-600i_synthetic.py'
-DETCON_S = 'configs/detcon/detcon-s_r18_1xb32-600i_synthetic.py'
-BYOL = 'configs/byol/byol_r18_1xb32-600i_synthetic.py'
-DETCON_B = 'configs/detcon/detcon-b_r18_1xb32-600i_synthetic.py'
-MAE = 'configs/mae/mae_vit-tiny-p8_1xb32-600i_synthetic.py'
-CCMIM = 'configs/ccmim/ccmim_vit-tiny-p8_1xb32-600i_synthetic.py'
-NNCLR = 'configs/nnclr/nnclr_r18_1xb32-600i_synthetic.py'
-DINO = 'configs/dino/dino_r18_1xb32-600i_synthetic.py'
-DILO = 'configs/dilo/dilo-mocov2_r18_1xb32-600i_synthetic.py'
-LOOC = 'configs/looc/looc_r18_1xb32-600i_synthetic.py'
-
-# NNCLR is SimCLR with nearest-neighbour positives and a predictor; DINO is the
-# negative-free momentum-teacher method, like BYOL, plus multi-crop. DiLo is
-# MoCo v2 with other views: its cost is in the data pipeline. LooC is MoCo v2
-# with 3 keys and 3 heads.
-PAIRS = [(MASKCO, MOCO), (DETCON_S, SIMCLR), (DETCON_B, BYOL), (CCMIM, MAE), (NNCLR, SIMCLR),
-         (DINO, BYOL), (DILO, MOCO), (LOOC, MOCO)]
-FULL_PAIRS = [
-    ('configs/maskco/r50_8xb32_coco.py', 'configs/mocov2/mocov2_r50_8xb32-500k_coco.py'),
-    ('configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',
-     'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py'),
-    ('configs/detcon/detcon-b_r50_16xb256-coslr-1296e_coco.py',
-     'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py'),
-    ('configs/ccmim/ccmim_vit-base-p16_8xb128-amp-coslr-300e_in1k.py',
-     'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'),
-]
-# mmengine's compile=True (the whole train_step) fails for these models on torch
-# 2.13: see docs/en/benchmarks.md; CompileModulesHook compiles the networks.
-FAST = [(MOCO, '--channels-last'), (MASKCO, '--channels-last'), (MOCO, '--with-cp'),
-        (CCMIM, '--with-cp'), (DETCON_S, '--compile-modules=backbone'),
-        (MOCO, '--compile-modules=backbone')]
-SCALING = [
-    ('batch', MASKCO, 'train_dataloader.batch_size', [16, 32, 64]),
-    ('view px', MASKCO, 'train_dataloader.dataset.pipeline.1.size', [64, 96, 128]),
-    ('boxes per image', MASKCO, 'train_dataloader.dataset.pipeline.1.num_boxes', [9, 17, 33]),
-    ('masks per view', DETCON_S, 'model.num_samples', [4, 16, 32]),
-    ('queue length', MOCO, 'model.queue_len', [256, 4096, 65536]),
-]
 
 
 def parse_args() -> argparse.Namespace:
@@ -105,67 +67,12 @@ def run(args: argparse.Namespace, name: str, tool_args: List[str]) -> dict:
     return figures
 
 
-def fmt_row(label: str, row: dict, base: dict) -> str:
-    step = row['step_s']
-    peak = row.get('peak_mib')
-    rise = row.get('train_mib')
-    ratio = step['median'] / base['step_s']['median']
-    return (f'| {label} | {row["view"]} | {row["batch"]} | {step["median"] * 1e3:.0f} '
-            f'({step["q1"] * 1e3:.0f}-{step["q3"] * 1e3:.0f}) | '
-            f'{row["data_s"]["median"] * 1e3:.1f} | {row["images_per_s"]:.1f} | **{ratio:.2f}** | '
-            f'{row["gmacs_per_view"]:.3g} | {row["saved_activations_mib"]:.0f} | '
-            f'{f"{peak:.0f}" if peak else "-"} | {f"{rise:.0f}" if rise else "-"} |')
-
-
-HEADER = ('| config | view | batch | step ms (q1-q3) | data ms | img/s | x ref | GMACs/view | '
-          'act MiB | peak MiB | rise MiB |\n|---|---|---|---|---|---|---|---|---|---|---|')
-
-
 FAILED_ROWS: List[dict] = []
 
 
 def table(title: str, results: List[dict]) -> None:
-    failed = [r for r in results if 'failed' in r]
-    FAILED_ROWS.extend(failed)
-    results = [r for r in results if 'failed' not in r]
-    if not results:
-        print(f'\n### {title}\n\nevery row failed')
-        return
-    env = results[0]['environment']
-    print(f'\n### {title}\n\n{env["device"]} ({env.get("gpu", env["cpu"])}, '
-          f'{env["threads"]} threads), torch {env["torch"]}\n')
-    print(HEADER)
-    for figures in results:
-        rows = figures['rows']
-        base = rows[-1]
-        for row in rows:
-            label = ' '.join([row['config'], *(f'{k}={v}' for k, v in row['options'].items())])
-            print(fmt_row(label, row, base))
-    print('\nCommands:\n')
-    for figures in results:
-        print(f'    {figures["shown_command"]}')
-    for figures in failed:
-        print(f'\nFailed: `{figures["shown_command"]}`: {figures["failed"][:300]}')
-
-
-def scaling_table(knob: str, key: str, config: str, values: list, results: List[dict]) -> None:
-    """One row per value of the knob; each ratio is to the reference value
-    measured in the same run."""
-    print(f'\n### {knob}: `{key}` of {osp.basename(config)}\n')
-    print('| value | step ms (q1-q3) | x ref | img/s | act MiB | peak MiB | rise MiB |\n'
-          '|---|---|---|---|---|---|---|')
-    rows = [(values[0], results[0]['rows'][1], None)] + [
-        (value, r['rows'][0], r['rows'][1]) for value, r in zip(values[1:], results)
-        if 'failed' not in r]
-    for value, row, ref in rows:
-        step = row['step_s']
-        ratio = step['median'] / ref['step_s']['median'] if ref else 1.0
-        peak, rise = row.get('peak_mib'), row.get('train_mib')
-        print(f'| {value} | {step["median"] * 1e3:.0f} ({step["q1"] * 1e3:.0f}-'
-              f'{step["q3"] * 1e3:.0f}) | {ratio:.2f} | {row["images_per_s"]:.1f} | '
-              f'{row["saved_activations_mib"]:.0f} | {f"{peak:.0f}" if peak else "-"} | '
-              f'{f"{rise:.0f}" if rise else "-"} |')
-    print(f'\n    {results[-1]["shown_command"]}')
+    FAILED_ROWS.extend(r for r in results if 'failed' in r)
+    print(table_markdown(title, results))
 
 
 def main() -> None:
@@ -193,7 +100,7 @@ def main() -> None:
                             '--baseline-cfg-options', f'{key}={values[0]}', '--synthetic-data',
                             *common])
                        for value in values[1:]]
-            scaling_table(knob, key, config, values, results)
+            print(scaling_markdown(knob, key, config, values, results))
     if 'full' in args.groups:
         full = ['--batch', str(args.full_batch), '--iters', str(args.full_iters), '--warmup', '1',
                 '--synthetic-data', *(['--amp', '--on-both'] if args.amp else [])]

@@ -38,7 +38,7 @@ from typing import List, Optional
 import torch
 from mmengine.config import DictAction
 
-from mmssl_ext.utils.benchmark import TrainBenchmarkSettings, machine, measure_training
+from mmssl_ext.analysis.benchmark import TrainBenchmarkSettings, machine, measure_training
 from mmssl_ext.utils.tool_errors import run_tool
 
 

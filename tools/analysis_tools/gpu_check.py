@@ -83,9 +83,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def environment(device: str) -> Dict:
     """What the machine and its stack are, as far as they can be read: the
-    benchmarks' :func:`~mmssl_ext.utils.benchmark.machine`, plus CUDA's
+    benchmarks' :func:`~mmssl_ext.analysis.benchmark.machine`, plus CUDA's
     versions and abilities and the OpenMMLab packages."""
-    from mmssl_ext.utils.benchmark import machine
+    from mmssl_ext.analysis.benchmark import machine
     env = dict(machine(device), cuda=torch.version.cuda)
     if device == 'cuda':
         major, minor = torch.cuda.get_device_capability()
@@ -110,7 +110,7 @@ def environment(device: str) -> Dict:
 
 
 def default_configs(quick: bool) -> List[str]:
-    from mmssl_ext.utils.benchmark import pretraining_configs
+    from mmssl_ext.analysis.benchmark import pretraining_configs
     configs = pretraining_configs(osp.join(REPO_ROOT, 'configs'))
     small = [c for c in configs if c.endswith('_synthetic.py')]
     # The small config of each method first: within a short budget every
@@ -119,8 +119,8 @@ def default_configs(quick: bool) -> List[str]:
 
 
 def _prepared(path: str, args: argparse.Namespace, data_root: str):
-    from mmssl_ext.utils.benchmark import (TrainBenchmarkSettings, drop_remote_init,
-                                           prepare_training_config)
+    from mmssl_ext.analysis.benchmark import (TrainBenchmarkSettings, drop_remote_init,
+                                              prepare_training_config)
     settings = TrainBenchmarkSettings(device=args.device, batch=args.batch, synthetic_data=True,
                                       data_root=data_root)
     cfg = prepare_training_config(path, {}, settings, fast_paths=False)
@@ -133,7 +133,7 @@ def step_row(path: str, mode: str, cfg, data: dict, device: str) -> Dict:
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper
 
-    from mmssl_ext.utils.benchmark import build_for_training, checked_step
+    from mmssl_ext.analysis.benchmark import build_for_training, checked_step
     row = dict(config=osp.basename(path), mode=mode, ok=False, loss=None, step_ms=None,
                peak_mib=None, error=None)
     try:
@@ -186,8 +186,8 @@ def _sync(device: str) -> None:
 def run_steps(args: argparse.Namespace, data_root: str, deadline: float) -> List[Dict]:
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils import register_all_modules
-    from mmssl_ext.utils.benchmark import one_batch
+    from mmssl_ext import register_all_modules
+    from mmssl_ext.analysis.benchmark import one_batch
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     modes = CUDA_MODES if args.device == 'cuda' else CPU_MODES
@@ -222,7 +222,7 @@ def _rows_per_config(check: str, fields: Dict, args: argparse.Namespace, data_ro
     """One row of ``check`` per method (the small configs), within the budget:
     ``measure(row, cfg, data)`` fills the row from the prepared config and a
     batch of its pipeline; ``on_error(row, err)`` records what raised."""
-    from mmssl_ext.utils.benchmark import one_batch
+    from mmssl_ext.analysis.benchmark import one_batch
     rows = []
     for path in default_configs(quick=True):
         row = dict(check=check, config=osp.basename(path), ok=None, **fields, note=None)
@@ -253,9 +253,9 @@ def determinism_rows(args: argparse.Namespace, data_root: str, deadline: float) 
     under ``torch.use_deterministic_algorithms(True)``. ``ok``: the configs
     the docs call deterministic run and give bit-identical losses and
     gradients; those with ``expected_ops`` raise (on CUDA only)."""
+    from mmssl_ext.analysis.benchmark import build_for_training, checked_step
     from mmssl_ext.engine.hooks.deterministic_cuda import (nondeterministic_cuda_ops,
                                                            use_deterministic_pooling)
-    from mmssl_ext.utils.benchmark import build_for_training, checked_step
 
     def measure(row, cfg, data):
         results = []
@@ -293,7 +293,7 @@ def host_sync_rows(args: argparse.Namespace, data_root: str, deadline: float) ->
     the step fails."""
     import warnings
 
-    from mmssl_ext.utils.benchmark import build_for_training, checked_step
+    from mmssl_ext.analysis.benchmark import build_for_training, checked_step
     if args.device != 'cuda':
         return []
 
@@ -326,7 +326,7 @@ def detcon_loss_rows(args: argparse.Namespace, deadline: float) -> List[Dict]:
     """DetConLoss's memory, whole batch against blocks of anchor images: the
     shipped per-GPU batch (256 images of 16 masks against 4096 gathered,
     blocks of 32) on CUDA, a small one (16 against 64, blocks of 4) on the CPU."""
-    from mmssl_ext.utils.benchmark import detcon_loss_memory
+    from mmssl_ext.analysis.benchmark import detcon_loss_memory
     images, gathered, block = (256, 4096, 32) if args.device == 'cuda' else (16, 64, 4)
     rows = []
     for block in (None, block):
@@ -455,7 +455,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # cuBLAS is deterministic only with a fixed workspace, set before its first use.
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     args = parse_args(argv)
-    from mmssl_ext.utils.benchmark import load_config
+    from mmssl_ext.analysis.benchmark import load_config
     for path in args.configs or []:
         load_config(path)  # a missing or broken config: one line, before any work
     start = time.time()

@@ -25,6 +25,7 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.visualization import Visualizer
 
+from mmssl_ext import register_all_modules
 from mmssl_ext.utils.tool_errors import run_tool
 from mmssl_ext.visualization import draw_panel, overlay, tile
 from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views, load_browse_config,
@@ -135,6 +136,7 @@ def browse(cfg: Config, checkpoint: Optional[str], num: int, start: int, seed: i
 
 def main() -> None:
     args = parse_args()
+    register_all_modules(init_default_scope=False)
     cfg = load_browse_config(args.config, args.cfg_options)
     canvas = browse(cfg, args.checkpoint, args.num, args.start, args.seed, args.panel_size)
     write_png(canvas, args.output)

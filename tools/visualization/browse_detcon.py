@@ -18,6 +18,7 @@ import torch
 from mmengine.config import Config
 from mmengine.visualization import Visualizer
 
+from mmssl_ext import register_all_modules
 from mmssl_ext.structures import majority_ids
 from mmssl_ext.utils.tool_errors import run_tool
 from mmssl_ext.visualization import colourise_ids, draw_panel, overlay, tile
@@ -84,6 +85,7 @@ def browse(cfg: Config, num: int, start: int, seed: int, stride: int,
 
 def main() -> None:
     args = parse_args()
+    register_all_modules(init_default_scope=False)
     cfg = load_browse_config(args.config, args.cfg_options)
     canvas = browse(cfg, args.num, args.start, args.seed, args.stride, args.panel_size)
     write_png(canvas, args.output)

@@ -17,6 +17,7 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.visualization import Visualizer
 
+from mmssl_ext import register_all_modules
 from mmssl_ext.utils.tool_errors import run_tool
 from mmssl_ext.visualization import draw_panel, tile
 from mmssl_ext.visualization.browse import (add_browse_args, dataset_and_views, load_browse_config,
@@ -69,6 +70,7 @@ def browse(cfg: Config, num: int, start: int, seed: int, panel_size: int) -> np.
 
 def main() -> None:
     args = parse_args()
+    register_all_modules(init_default_scope=False)
     cfg = load_browse_config(args.config, args.cfg_options)
     canvas = browse(cfg, args.num, args.start, args.seed, args.panel_size)
     write_png(canvas, args.output)

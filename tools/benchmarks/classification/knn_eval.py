@@ -58,9 +58,9 @@ def split_loader(data_root: str, ann_file: str, size: int, batch_size: int):
 
 def main() -> None:
     args = parse_args()
+    from mmssl_ext import register_all_modules
     from mmssl_ext.evaluation import dataset_features, knn_accuracy, linear_probe_accuracy
     from mmssl_ext.registry import MODELS
-    from mmssl_ext.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config)
     for listing in (args.train_list, args.val_list):

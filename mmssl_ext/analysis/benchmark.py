@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmark tools (``tools/analysis_tools/benchmark_*.py``).
+"""The training benchmark and the pieces the other benchmark tools share
+(``tools/analysis_tools/benchmark_*.py``).
 
 The tools time the *real* training step of a config: its model built by the
 registry and initialised as the Runner does, its optimizer wrapper, its data
@@ -9,6 +10,7 @@ import copy
 import dataclasses
 import glob
 import inspect
+import logging
 import os.path as osp
 import resource
 import statistics
@@ -18,6 +20,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from torch import nn
 
 SYNTHETIC_HINT = ('run python tools/misc/make_synthetic_scenes.py first (or make demo)')
@@ -57,7 +60,7 @@ def load_config(path: str) -> Config:
     if '::' in path:
         from mmengine.hub import get_config
         return get_config(path)
-    from .tool_errors import load_config as load_config_file
+    from mmssl_ext.utils.tool_errors import load_config as load_config_file
     return load_config_file(path, fix='give a config path, or package::path of an installed '
                             'OpenMMLab package (mmpretrain::mocov2/...)')
 
@@ -399,7 +402,7 @@ def prepare_training_config(path: str, options: dict, settings: TrainBenchmarkSe
     wrapper replaced by its fp32 step on the CPU, the batch and workers of
     ``settings``, the synthetic scenes (unless ``own_data``) and a queue of
     whole batches. Raises ``ConfigError`` for what cannot be measured."""
-    from .config_check import ConfigError
+    from mmssl_ext.utils.config_check import ConfigError
     cfg = load_config(path)
     if options:
         cfg.merge_from_dict(copy.deepcopy(options))
@@ -412,7 +415,8 @@ def prepare_training_config(path: str, options: dict, settings: TrainBenchmarkSe
             raise ConfigError(f'{path}: mmengine\'s AmpOptimWrapper needs a GPU (its '
                               'GradScaler is CUDA-only): drop --amp on the CPU')
         # An AMP config on the CPU: its fp32 step.
-        print(f'  {osp.basename(path)}: AMP needs a GPU; timing the fp32 step', flush=True)
+        print_log(f'{osp.basename(path)}: AMP needs a GPU; timing the fp32 step',
+                  logger='current', level=logging.WARNING)
         cfg.optim_wrapper = dict(type='OptimWrapper', optimizer=cfg.optim_wrapper.optimizer,
                                  **{k: v for k, v in cfg.optim_wrapper.items()
                                     if k in ('paramwise_cfg', 'clip_grad')})
@@ -433,7 +437,7 @@ def prepare_training_config(path: str, options: dict, settings: TrainBenchmarkSe
 
 def set_fast_paths(cfg: Config, settings: TrainBenchmarkSettings) -> None:
     """The config options of the requested fast paths, as a user sets them."""
-    from .config_check import ConfigError
+    from mmssl_ext.utils.config_check import ConfigError
     if settings.amp:
         cfg.optim_wrapper.update(type='AmpOptimWrapper', dtype=settings.amp)
     if settings.channels_last:
@@ -555,7 +559,7 @@ def _prepare_registries() -> None:
     from mmengine.logging import MessageHub
     from mmengine.registry import init_default_scope
 
-    from mmssl_ext.utils import register_all_modules
+    from mmssl_ext.setup_env import register_all_modules
     register_all_modules(init_default_scope=False)
     # Our registries are children of mmpretrain's: both kinds of config build.
     init_default_scope('mmssl_ext')
@@ -575,12 +579,13 @@ def peak_memory(path: str, options: dict, settings: TrainBenchmarkSettings,
     child = dataclasses.replace(settings, synthetic_data=True, warmup=1, iters=2)
     request = json.dumps(dict(path=path, options=options, fast_paths=fast_paths,
                               settings=dataclasses.asdict(child)))
-    proc = subprocess.run([sys.executable, '-m', 'mmssl_ext.utils.benchmark', request],
+    proc = subprocess.run([sys.executable, '-m', 'mmssl_ext.analysis.benchmark', request],
                           capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith('MEMORY '):
             return json.loads(line[len('MEMORY '):])
-    print(f'  (memory of {path} not measured: {proc.stderr.strip()[-400:]})', flush=True)
+    print_log(f'memory of {path} not measured: {proc.stderr.strip()[-400:]}',
+              logger='current', level=logging.WARNING)
     return {}
 
 

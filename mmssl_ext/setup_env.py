@@ -1,4 +1,9 @@
-"""Registration of every mmssl_ext module and the default scope."""
+"""Registration of every mmssl_ext module and the default scope.
+
+The top layer of the package: it imports every subpackage (datasets, models,
+engine, evaluation, visualization) so that their modules land in the
+registries, so no lower layer may import it (``tests/test_layers.py``).
+"""
 import datetime
 import warnings
 
@@ -8,8 +13,10 @@ from mmengine import DefaultScope
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Import every mmssl_ext module so that it lands in the registries.
 
-    mmengine calls ``mmssl_ext.utils.register_all_modules(False)`` by itself
-    when a config says ``default_scope='mmssl_ext'``.
+    A config with ``default_scope='mmssl_ext'`` needs no call: our
+    registries list their ``locations``, which mmengine imports on the first
+    lookup. Call it where every module must be registered at once (tools
+    that list or patch modules, tests), or to make the scope the default.
 
     Args:
         init_default_scope (bool): Also make ``mmssl_ext`` the global default
