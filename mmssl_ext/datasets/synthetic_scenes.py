@@ -19,6 +19,11 @@ Written per split (``train``/``val``) under ``out_dir``::
                                               (label = class of the largest object)
     meta.json                                 the generator's parameters and classes
 
+With ``object_centric=True`` each image holds one large object near its
+centre and no clutter, ImageNet-like, the counterpart against which the
+scenes' lower semantic consistency is measured (MaskCo's ResNet distance,
+``tools/analysis_tools/resnet_distance.py``).
+
 Everything is a pure function of the parameters and the seed.
 """
 import json
@@ -50,6 +55,8 @@ class SceneConfig:
     num_distractors: int = 4  # small clutter shapes of no class
     min_visible: float = 0.35  # keep an instance only if this fraction stays visible
     seed: int = 0
+    # One object of OBJECT_CENTRIC_SIZE near the centre, no distractors.
+    object_centric: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_classes <= len(SHAPES):
@@ -61,6 +68,12 @@ class SceneConfig:
                              f'{self.min_objects}, {self.max_objects}')
         if not 0 < self.min_object_size <= self.max_object_size <= 1:
             raise ValueError('need 0 < min_object_size <= max_object_size <= 1')
+
+
+# Object-centric images: the object's side (fraction of the image) and how far
+# its centre may stray from the image's centre (fraction of the image).
+OBJECT_CENTRIC_SIZE = (0.7, 0.9)
+OBJECT_CENTRIC_SHIFT = 0.05
 
 
 def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -192,15 +205,21 @@ def _background(cfg: SceneConfig, rng: np.random.Generator) -> np.ndarray:
 
 
 def _place(cfg: SceneConfig, rng: np.random.Generator, shape: str, texture: str,
-           rel_size: float, image: np.ndarray, owner: np.ndarray, owner_id: int) -> None:
+           rel_size: float, image: np.ndarray, owner: np.ndarray, owner_id: int,
+           centred: bool = False) -> None:
     """Paint one textured shape over ``image`` and record it in ``owner``.
 
     Later shapes occlude earlier ones: ``owner`` (H, W) int holds, per pixel,
-    the id of the topmost shape.
+    the id of the topmost shape. ``centred``: the shape's centre within
+    ``OBJECT_CENTRIC_SHIFT`` of the image's, else anywhere that keeps most of
+    it inside.
     """
     size = cfg.image_size
     side = rel_size * size
-    cx, cy = rng.uniform(side * 0.3, size - side * 0.3, size=2)
+    if centred:
+        cx, cy = size * (0.5 + rng.uniform(-OBJECT_CENTRIC_SHIFT, OBJECT_CENTRIC_SHIFT, size=2))
+    else:
+        cx, cy = rng.uniform(side * 0.3, size - side * 0.3, size=2)
     # Work in the object's bounding window only (every unit shape lies in
     # radius 1, i.e. side / 2 pixels): the image-wide grid would cost O(H * W).
     half = side * 0.55
@@ -252,8 +271,11 @@ def render_scene(cfg: SceneConfig, index: int, split: str
     image = _background(cfg, rng)
     owner = np.zeros((cfg.image_size, cfg.image_size), dtype=np.int32)
     # Distractors: small shapes of any family, not annotated, under and over objects.
-    distractors = rng.integers(0, cfg.num_distractors + 1)
-    num_objects = rng.integers(cfg.min_objects, cfg.max_objects + 1)
+    if cfg.object_centric:
+        distractors, num_objects = 0, 1
+    else:
+        distractors = rng.integers(0, cfg.num_distractors + 1)
+        num_objects = rng.integers(cfg.min_objects, cfg.max_objects + 1)
     order = ['d'] * distractors + ['o'] * num_objects
     rng.shuffle(order)
     categories = {}
@@ -265,10 +287,12 @@ def render_scene(cfg: SceneConfig, index: int, split: str
             _place(cfg, rng, shape, texture, rng.uniform(0.06, 0.14), image, owner, -1)
             continue
         category = int(rng.integers(cfg.num_classes))
-        rel_size = rng.uniform(cfg.min_object_size, cfg.max_object_size)
+        rel_size = rng.uniform(*(OBJECT_CENTRIC_SIZE if cfg.object_centric
+                                 else (cfg.min_object_size, cfg.max_object_size)))
         full = np.zeros_like(owner)
         before = owner.copy()
-        _place(cfg, rng, SHAPES[category], TEXTURES[category], rel_size, image, owner, next_id)
+        _place(cfg, rng, SHAPES[category], TEXTURES[category], rel_size, image, owner, next_id,
+               centred=cfg.object_centric)
         full[(owner == next_id) & (before != next_id)] = 1
         categories[next_id] = (category, int(full.sum()))
         next_id += 1

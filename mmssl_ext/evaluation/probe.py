@@ -211,10 +211,8 @@ def knn_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
     return (predictions == test_labels).float().mean().item() * 100
 
 
-def linear_probe_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
-                          test_feats: torch.Tensor, test_labels: torch.Tensor,
-                          weight_decay: float = 1e-4, max_iter: int = 1000) -> float:
-    """Top-1 accuracy of a softmax-regression classifier on frozen features.
+class LinearClassifier:
+    """A softmax-regression classifier fitted on frozen features (:meth:`fit`).
 
     Features are standardised with the train statistics. The classifier
     minimises the mean cross-entropy plus ``weight_decay / 2 * ||W||^2``, a
@@ -223,37 +221,65 @@ def linear_probe_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
     trajectory: a fixed number of Adam epochs left the accuracy several
     points apart for features that differ only slightly (the demo's
     BatchNorm re-estimation on 2048 or on all train crops). Deterministic.
+    Serves the crop probe (:func:`linear_probe_accuracy`) and the dense probe
+    (:mod:`mmssl_ext.evaluation.dense_probe`, one feature per cell).
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor):
+        self.mean, self.std, self.weight, self.bias = mean, std, weight, bias
+
+    @classmethod
+    def fit(cls, feats: torch.Tensor, labels: torch.Tensor, num_classes: int,
+            weight_decay: float = 1e-4, max_iter: int = 1000) -> 'LinearClassifier':
+        """Args:
+            feats: (N, C) train features.
+            labels: (N,) int64 in ``0..num_classes - 1``.
+            weight_decay: L2 penalty on the weights (not the bias); 1e-4 is
+                close to scikit-learn's default (C = 1) for a few thousand
+                samples.
+            max_iter: L-BFGS iterations at most.
+        """
+        mean, std = feats.mean(0), feats.std(0) + 1e-6
+        x = (feats - mean) / std
+        weight = torch.zeros(x.shape[1], num_classes, dtype=x.dtype, requires_grad=True)
+        bias = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=20,
+                                      tolerance_grad=1e-7, tolerance_change=1e-10,
+                                      line_search_fn='strong_wolfe')
+
+        def objective() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = (F.cross_entropy(x @ weight + bias, labels)
+                    + 0.5 * weight_decay * weight.pow(2).sum())
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            optimizer.step(objective)
+        return cls(mean, std, weight.detach(), bias.detach())
+
+    @torch.no_grad()
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """(M, C) features -> (M, num_classes) logits."""
+        return ((feats - self.mean) / self.std) @ self.weight + self.bias
+
+
+def linear_probe_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor,
+                          test_feats: torch.Tensor, test_labels: torch.Tensor,
+                          weight_decay: float = 1e-4, max_iter: int = 1000) -> float:
+    """Top-1 accuracy in percent of a :class:`LinearClassifier` fitted on the
+    train features.
 
     Args:
         train_feats, test_feats: (N, C) and (M, C) features.
         train_labels, test_labels: (N,), (M,) int64.
-        weight_decay: L2 penalty on the weights (not the bias); 1e-4 is close
-            to scikit-learn's default (C = 1) for a few thousand samples.
-        max_iter: L-BFGS iterations at most.
-
-    Returns:
-        Accuracy in percent.
+        weight_decay, max_iter: of :meth:`LinearClassifier.fit`.
     """
-    mean, std = train_feats.mean(0), train_feats.std(0) + 1e-6
-    xtr, xte = (train_feats - mean) / std, (test_feats - mean) / std
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    weight = torch.zeros(xtr.shape[1], num_classes, dtype=xtr.dtype, requires_grad=True)
-    bias = torch.zeros(num_classes, dtype=xtr.dtype, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=20,
-                                  tolerance_grad=1e-7, tolerance_change=1e-10,
-                                  line_search_fn='strong_wolfe')
-
-    def objective() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = (F.cross_entropy(xtr @ weight + bias, train_labels)
-                + 0.5 * weight_decay * weight.pow(2).sum())
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(objective)
-    with torch.no_grad():
-        pred = (xte @ weight + bias).argmax(1)
+    classifier = LinearClassifier.fit(train_feats, train_labels, num_classes, weight_decay,
+                                      max_iter)
+    pred = classifier.logits(test_feats).argmax(1)
     return (pred == test_labels).float().mean().item() * 100
 
 

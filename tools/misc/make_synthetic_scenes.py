@@ -3,6 +3,8 @@
 Example:
     python tools/misc/make_synthetic_scenes.py data/synthetic_scenes \
         --num-train 400 --num-val 200 --image-size 128 --num-classes 8
+    # one large object per image, no clutter (ImageNet-like), for comparisons:
+    python tools/misc/make_synthetic_scenes.py data/synthetic_objects --object-centric
 
 Writes images, COCO instances (boxes + RLE masks), semantic maps and image
 labels; see ``mmssl_ext/datasets/synthetic_scenes.py`` for the layout.
@@ -22,8 +24,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('out_dir', nargs='?', default='data/synthetic_scenes')
     for field in dataclasses.fields(SceneConfig):
-        parser.add_argument(f'--{field.name.replace("_", "-")}', type=field.type,
-                            default=field.default, help=f'(default: {field.default})')
+        flag = f'--{field.name.replace("_", "-")}'
+        if field.type is bool:
+            parser.add_argument(flag, action='store_true', default=field.default,
+                                help=f'(default: {field.default})')
+        else:
+            parser.add_argument(flag, type=field.type, default=field.default,
+                                help=f'(default: {field.default})')
     parser.add_argument('--force', action='store_true', help='regenerate even if present')
     return parser.parse_args()
 

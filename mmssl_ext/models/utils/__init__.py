@@ -1,11 +1,12 @@
 from .embedding_queue import EmbeddingQueue
 from .gather import gather_local_grad, gather_with_grad
 from .momentum_ema import CosineMomentumEMA, MomentumEMA
-from .pretrained_init import PretrainedBackboneInit, load_with_report
+from .pretrained_init import (PretrainedBackboneInit, build_frozen_backbone, load_frozen_backbone,
+                              load_with_report)
 from .region_pooling import boxes_to_rois, mask_pool, region_features, sample_present_ids
 from .token_masking import cls_attention_row, divide_tokens
 
 __all__ = ['EmbeddingQueue', 'boxes_to_rois', 'region_features', 'gather_with_grad',
            'gather_local_grad', 'cls_attention_row', 'divide_tokens', 'PretrainedBackboneInit',
-           'load_with_report', 'CosineMomentumEMA', 'MomentumEMA', 'mask_pool',
-           'sample_present_ids']
+           'load_with_report', 'load_frozen_backbone', 'build_frozen_backbone',
+           'CosineMomentumEMA', 'MomentumEMA', 'mask_pool', 'sample_present_ids']

@@ -144,3 +144,68 @@ def _resized_pos_embed(value: torch.Tensor, target: torch.Tensor) -> torch.Tenso
         return value
     return resize_pos_embed(value, (src_side, src_side), (dst_side, dst_side),
                             num_extra_tokens=extra).to(value.dtype)
+
+
+def load_frozen_backbone(backbone: nn.Module, checkpoint: str, prefix: str = 'backbone.',
+                         prefer_teacher: bool = True) -> FitReport:
+    """Load a checkpoint into a backbone that will be probed or visualised frozen.
+
+    Strict in the sense of :mod:`~mmssl_ext.utils.checkpoint_fit`: a
+    checkpoint of another architecture raises :class:`CheckpointMismatchError`
+    (a half-random backbone must not be measured as a pretrained one).
+
+    Args:
+        backbone: built from its config.
+        checkpoint: a pretraining checkpoint (``state_dict`` with ``prefix``),
+            one of ``extract_backbone.py``, or a bare state dict (a
+            torchvision ResNet's, ``prefix=''``: mmpretrain's ResNet uses
+            torchvision's names); read ``weights_only``.
+        prefix: the backbone's key prefix in the checkpoint.
+        prefer_teacher: read DINO's EMA teacher (``teacher.module.backbone.``)
+            where the checkpoint holds one, as its paper evaluates it.
+
+    Returns:
+        The fit report; the backbone is left in eval mode.
+    """
+    from mmssl_ext.utils.checkpoint_io import load_checkpoint_file
+    loaded = load_checkpoint_file(checkpoint, map_location='cpu')
+    state = dict(loaded.get('state_dict', loaded)) if isinstance(loaded, dict) else {}
+    source = transfer_prefix(state, prefix, prefer_teacher=prefer_teacher) if prefix else prefix
+    report = load_with_report(
+        backbone, state, source, check=True, checkpoint=checkpoint,
+        what=f'{type(backbone).__name__} (model.backbone)',
+        prefixes=sorted({k.split('.')[0] + '.' for k in state})[:8])
+    backbone.eval()
+    return report
+
+
+def build_frozen_backbone(backbone_cfg: dict, checkpoint: Optional[str] = None,
+                          out_indices: Optional[tuple] = None, seed: int = 0) -> nn.Module:
+    """A config's backbone for probing: built with ``seed`` and initialised
+    as the Runner does (``init_weights``, its per-parameter log silenced),
+    then loaded from ``checkpoint`` by :func:`load_frozen_backbone` (none:
+    the random initialisation). ``out_indices`` overrides the stages it
+    returns (``(2, 3)``: a ResNet's conv4 and conv5). Left in eval mode.
+    """
+    import copy
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from mmssl_ext.registry import MODELS
+    backbone_cfg = copy.deepcopy(backbone_cfg)
+    if out_indices is not None:
+        backbone_cfg['out_indices'] = out_indices
+    torch.manual_seed(seed)
+    backbone = MODELS.build(backbone_cfg)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
+    try:
+        backbone.init_weights()
+    finally:
+        logger.setLevel(level)
+    if checkpoint is not None:
+        load_frozen_backbone(backbone, checkpoint)
+    backbone.eval()  # (mmpretrain's ResNet.train returns None, not the module)
+    return backbone
