@@ -1,4 +1,6 @@
-"""The README's demo, end to end on a tiny budget: both runs, the probe table."""
+"""The README's demo, end to end on a tiny budget: both runs, both probes'
+tables, the figures."""
+import json
 import os.path as osp
 import subprocess
 import sys
@@ -21,12 +23,38 @@ def test_demo_pretrains_both_methods_and_probes_them(tmp_path, subprocess_env):
     for name in ('mocov2_r18_1xb32-600i_synthetic', 'maskco_r18_1xb32-600i_synthetic'):
         assert osp.isfile(osp.join(work_dir, name, 'iter_2.pth'))
         assert f'{name}: loss over 1..2 it' in out
-    rows = [line for line in out.splitlines()
-            if line.startswith(('random init', 'mocov2', 'maskco'))]
+    crop_part, dense_part = out.split('dense probe: a linear classifier per feature cell')
+
+    def table(text):
+        return [line for line in text.splitlines()
+                if line.startswith(('random init', 'mocov2', 'maskco'))]
+
+    rows = table(crop_part)
     # 4 backbones (random init as built and with re-estimated BatchNorm
     # statistics, 2 pretrained) x 2 stages, then 2 gains over random init and
     # 1 over the baseline, x 2 stages.
     assert len(rows) == 8 + 6, out
+    # the dense probe: no as-built row; 3 backbones x 2 stages, the same gains
+    dense_rows = table(dense_part)
+    assert len(dense_rows) == 6 + 6, out
+    results = json.loads(open(osp.join(work_dir, 'probe_results.json')).read())
+    maskco, mocov2 = 'maskco_r18_1xb32-600i_synthetic', 'mocov2_r18_1xb32-600i_synthetic'
+    assert list(results['dense']) == ['random init', mocov2, maskco]
+    for stages in results['dense'].values():
+        assert stages['conv4']['grid'] == [8, 8] and stages['conv5']['grid'] == [4, 4]  # 128 px
+        assert all(0 <= s['miou'] <= 100 for s in stages.values())
+    gain = results['dense'][maskco]['conv5']['miou'] - results['dense']['random init'][
+        'conv5']['miou']
+    # the printed gain is the difference of the two rows' figures
+    row, = [r.split() for r in dense_rows if r.startswith(f'{maskco} - random init')
+            and r.split()[4] == 'conv5']
+    assert row[5] == f'{gain:+.1f}%', row
+    for figure in ('loss_curves.png', 'crop_probe.png', 'dense_probe.png'):
+        path = osp.join(work_dir, 'figures', figure)
+        assert osp.getsize(path) > 1000 and f'figure: {path}' in out
+        with open(path, 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
     assert sum(r.startswith('random init, BN stats 0/1') for r in rows) == 2
     assert 'BatchNorm statistics of every backbone were re-estimated' in out
     assert any(r.startswith('maskco_r18_1xb32-600i_synthetic - mocov2') for r in rows)

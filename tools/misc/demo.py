@@ -9,30 +9,31 @@
 4. probes frozen backbone features of ground-truth object crops (kNN and
    linear, train split -> val split): each pretrained backbone against the same
    backbone randomly initialised, every one with its BatchNorm statistics
-   re-estimated on the train crops.
+   re-estimated on the train crops;
+5. probes the same backbones densely: a linear classifier per feature cell of
+   whole scenes against their semantic maps (mIoU and pixel accuracy on the
+   val scenes; :mod:`mmssl_ext.evaluation.dense_probe`);
+6. draws the loss curves and both probes' results as PNGs in the work dir
+   (``figures/``) and writes the figures as JSON (``probe_results.json``).
 """
 import argparse
-import copy
-import glob
 import json
-import logging
 import os.path as osp
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
-import numpy as np
-import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmssl_ext  # noqa: F401
 from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate, is_generated
-from mmssl_ext.evaluation import (extract_features, knn_accuracy, linear_probe_accuracy,
-                                  load_object_crops, reestimate_bn_statistics)
-from mmssl_ext.registry import MODELS
+from mmssl_ext.evaluation import (dense_probe_backbone, extract_features, knn_accuracy,
+                                  linear_probe_accuracy, load_object_crops, load_semantic_scenes,
+                                  reestimate_bn_statistics)
+from mmssl_ext.models.utils import build_frozen_backbone
 from mmssl_ext.utils.tool_errors import load_config, run_tool
+from mmssl_ext.visualization.figures import logged_scalars, plot_curves, plot_grouped_bars
 
 CONFIG_DIR = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'configs')
 # The baseline first: every other run is compared with it at the same budget.
@@ -47,6 +48,13 @@ RANDOM_AS_BUILT = 'random init, BN stats 0/1'
 # variance, and all 5671 would add half a minute to the demo. The scenes are drawn
 # independently, so the first crops are as good a sample as any.
 BN_CROPS = 2048
+# The dense probe: the first scenes of each split at their own 128 px (conv4
+# 8x8 cells, conv5 4x4), a seeded draw of train cells for the fit. Sized to
+# keep `make demo` within its 10 minutes (docs/en/demo.md has the timing);
+# tools/analysis_tools/dense_probe.py runs it at 256 px on more scenes.
+DENSE_TRAIN_SCENES = 300
+DENSE_VAL_SCENES = 200
+DENSE_TRAIN_CELLS = 10000
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,6 +71,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--probe-size', type=int, default=64, help='object crop side, px')
     parser.add_argument('--reuse', action='store_true',
                         help='skip training where the work dir holds the finished run')
+    parser.add_argument('--dense-scenes', type=int, nargs=2, metavar=('TRAIN', 'VAL'),
+                        default=[DENSE_TRAIN_SCENES, DENSE_VAL_SCENES],
+                        help='scenes of the dense probe (0 0: no dense probe)')
     return parser.parse_args()
 
 
@@ -72,12 +83,9 @@ def say(msg: str) -> None:
 
 def loss_summary(work_dir: str) -> str:
     """Mean loss over the first, middle and last tenth of the logged iterations."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not logs:
+    iters, losses = logged_scalars(work_dir, 'loss')
+    if not len(losses):
         return 'no loss log found'
-    records = [json.loads(line) for line in open(logs[-1]) if '"loss"' in line]
-    losses = np.array([r['loss'] for r in records])
-    iters = [r['iter'] for r in records]
     tenth = max(len(losses) // 10, 1)
     mid = len(losses) // 2
     return (f'loss over {iters[0]}..{iters[-1]} it: first {losses[:tenth].mean():.3f}, '
@@ -85,14 +93,10 @@ def loss_summary(work_dir: str) -> str:
             f'last {losses[-tenth:].mean():.3f} (min {losses.min():.3f})')
 
 
-def _backbone_state(checkpoint: str) -> Dict[str, torch.Tensor]:
-    from mmssl_ext.utils.checkpoint_io import load_checkpoint_file
-    state = load_checkpoint_file(checkpoint, map_location='cpu')['state_dict']
-    return {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
-
-
-def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: int) -> dict:
-    """kNN and linear accuracy of backbone features on object crops.
+def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: int,
+          dense_scenes: Tuple[int, int]) -> Tuple[dict, dict]:
+    """kNN and linear accuracy of backbone features on object crops, and the
+    dense probe of the same backbones on whole scenes.
 
     ``checkpoints`` maps a name to a checkpoint of ``cfg``'s backbone; the
     backbone at its random initialisation (seed 0) is probed as
@@ -100,11 +104,14 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
     stages 3 and 4, strides 16 and 32), as MaskCo reports both, after its
     BatchNorm statistics are re-estimated on the train crops
     (:func:`reestimate_bn_statistics` says why). For reference, the random
-    backbone is also probed with the placeholder statistics it is built
-    with (mean 0, variance 1: identity BatchNorm), as ``RANDOM_AS_BUILT``.
+    backbone is also probed on crops with the placeholder statistics it is
+    built with (mean 0, variance 1: identity BatchNorm), as ``RANDOM_AS_BUILT``.
+    The dense probe re-estimates the statistics on its train scenes
+    (``dense_scenes``: train and val scenes; ``(0, 0)``: none).
 
     Returns:
-        ``{name: {stage: {'knn': %, 'linear': %}}}``, random init first.
+        ``{name: {stage: {'knn': %, 'linear': %}}}``, random init first, and
+        ``{name: {stage: dense scores}}`` (no as-built row).
     """
     ann = osp.join(data_root, 'annotations', 'instances_{}.json')
     img = osp.join(data_root, 'images', '{}')
@@ -112,36 +119,36 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
     val_x, val_y = load_object_crops(ann.format('val'), img.format('val'), crop_size)
     say(f'probe: {len(train_x)} train / {len(val_x)} val object crops of {crop_size} px, '
         f'{int(train_y.max()) + 1} classes')
+    if min(dense_scenes) > 0:
+        with open(ann.format('train')) as f:
+            num_classes = len(json.load(f)['categories'])
+        train_scenes = load_semantic_scenes(data_root, 'train', dense_scenes[0])
+        val_scenes = load_semantic_scenes(data_root, 'val', dense_scenes[1])
+        say(f'dense probe: {len(train_scenes[1])} train / {len(val_scenes[1])} val scenes at '
+            f'{train_scenes[0].shape[-1]} px, {num_classes} classes and background')
     preprocess = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
-    backbone_cfg = copy.deepcopy(cfg.model.backbone)
-    backbone_cfg.out_indices = (2, 3)
-    results = {}
-    logger = MMLogger.get_current_instance()
+    mean, std = preprocess['mean'], preprocess['std']
+    results, dense_results = {}, {}
     runs = [(RANDOM_AS_BUILT, None, False), ('random init', None, True)]
     runs += [(name, checkpoint, True) for name, checkpoint in checkpoints.items()]
     for name, checkpoint, reestimate in runs:
-        torch.manual_seed(0)
-        backbone = MODELS.build(backbone_cfg)
-        level = logger.level
-        logger.setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
-        try:
-            backbone.init_weights()
-        finally:
-            logger.setLevel(level)
-        if checkpoint is not None:
-            # Strict: a checkpoint whose backbone does not match must fail
-            # here, not be probed as a half-random network.
-            backbone.load_state_dict(_backbone_state(checkpoint), strict=True)
+        # Strict: a checkpoint whose backbone does not match must fail here,
+        # not be probed as a half-random network.
+        backbone = build_frozen_backbone(cfg.model.backbone, checkpoint, out_indices=(2, 3))
         if reestimate:
-            reestimate_bn_statistics(backbone, train_x[:BN_CROPS], preprocess['mean'],
-                                     preprocess['std'])
-        train_f = extract_features(backbone, train_x, preprocess['mean'], preprocess['std'])
-        val_f = extract_features(backbone, val_x, preprocess['mean'], preprocess['std'])
+            reestimate_bn_statistics(backbone, train_x[:BN_CROPS], mean, std)
+        train_f = extract_features(backbone, train_x, mean, std)
+        val_f = extract_features(backbone, val_x, mean, std)
         results[name] = {
             stage: dict(knn=knn_accuracy(ftr, train_y, fte, val_y),
                         linear=linear_probe_accuracy(ftr, train_y, fte, val_y))
             for stage, ftr, fte in zip(('conv4', 'conv5'), train_f, val_f)}
-    return results
+        if min(dense_scenes) > 0 and reestimate:
+            reestimate_bn_statistics(backbone, train_scenes[0], mean, std)
+            dense_results[name] = dense_probe_backbone(
+                backbone, train_scenes, val_scenes, mean, std, num_classes + 1,  # background
+                max_train_cells=DENSE_TRAIN_CELLS)
+    return results, dense_results
 
 
 def _set_iters(cfg: Config, iters: int) -> None:
@@ -178,25 +185,49 @@ def pretrain(config: str, args: argparse.Namespace) -> str:
     return final_ckpt
 
 
-def print_table(results: dict, names: List[str]) -> None:
-    """Accuracies, then the gains over random init and over the baseline (names[0])."""
+def gains(results: dict, names: List[str], metrics: Tuple[str, ...]) -> List[Tuple]:
+    """``(name, reference, stage, {metric: difference})`` of every backbone
+    over random init, and of every other one over the baseline (names[0])."""
     pairs = [(n, 'random init') for n in names] + [(n, names[0]) for n in names[1:]]
-    width = max([len(f'{a} - {b}') for a, b in pairs] + [len(n) for n in results]) + 2
+    return [(name, ref, stage, {m: results[name][stage][m] - results[ref][stage][m]
+                                for m in metrics})
+            for name, ref in pairs for stage in ('conv4', 'conv5')]
+
+
+def print_table(results: dict, names: List[str], metrics: Tuple[str, ...],
+                headers: Tuple[str, ...]) -> None:
+    """Figures per backbone and stage, then the gains over random init and
+    over the baseline (names[0])."""
+    rows = gains(results, names, metrics)
+    width = max([len(f'{a} - {b}') for a, b, _, _ in rows] + [len(n) for n in results]) + 2
     print()
-    print(f'{"backbone":<{width}}{"stage":<7}{"kNN top-1":>11}{"linear top-1":>14}')
+    print(f'{"backbone":<{width}}{"stage":<7}' + ''.join(f'{h:>14}' for h in headers))
     for name, stages in results.items():
-        for stage, acc in stages.items():
-            print(f'{name:<{width}}{stage:<7}{acc["knn"]:>10.1f}%{acc["linear"]:>13.1f}%')
-    for name, ref in pairs:
-        for stage in ('conv4', 'conv5'):
-            gain = {k: results[name][stage][k] - results[ref][stage][k] for k in ('knn', 'linear')}
-            print(f'{name + " - " + ref:<{width}}{stage:<7}{gain["knn"]:>+10.1f}%'
-                  f'{gain["linear"]:>+13.1f}%')
+        for stage, scores in stages.items():
+            print(f'{name:<{width}}{stage:<7}'
+                  + ''.join(f'{scores[m]:>13.1f}%' for m in metrics))
+    for name, ref, stage, gain in rows:
+        print(f'{name + " - " + ref:<{width}}{stage:<7}'
+              + ''.join(f'{gain[m]:>+13.1f}%' for m in metrics))
     print()
-    say('BatchNorm statistics of every backbone were re-estimated on the train crops, '
-        f'weights untouched; "{RANDOM_AS_BUILT}" is the random backbone with the '
-        'statistics it is built with (identity BatchNorm), for reference only: '
-        'docs/en/demo.md explains the difference')
+
+
+def draw(work_dir: str, runs: Dict[str, str], crop: dict, dense: dict) -> List[str]:
+    """The loss curves and the probes' figures as PNGs under ``work_dir/figures``."""
+    out = osp.join(work_dir, 'figures')
+    paths = [plot_curves({name: logged_scalars(run_dir, 'loss') for name, run_dir in runs.items()},
+                         osp.join(out, 'loss_curves.png'), 'training loss (demo runs)')]
+    columns = {name: {f'{stage} {metric}': scores[metric] for stage, scores in stages.items()
+                      for metric in ('knn', 'linear')} for name, stages in crop.items()}
+    paths.append(plot_grouped_bars(columns, osp.join(out, 'crop_probe.png'),
+                                   'object-crop probe (val top-1)', 'top-1 %'))
+    if dense:
+        columns = {name: {f'{stage} {label}': scores[metric] for metric, label in
+                          (('miou', 'mIoU'), ('pixel_accuracy', 'pixel acc'))
+                          for stage, scores in stages.items()} for name, stages in dense.items()}
+        paths.append(plot_grouped_bars(columns, osp.join(out, 'dense_probe.png'),
+                                       'dense probe on whole scenes (val)', '%'))
+    return paths
 
 
 def main() -> None:
@@ -219,9 +250,24 @@ def main() -> None:
     checkpoints = {}
     for config in args.configs:
         checkpoints[osp.splitext(osp.basename(config))[0]] = pretrain(config, args)
-    say('step 4/4: frozen-feature probe on ground-truth object crops')
-    results = probe(cfgs[0], checkpoints, args.data_root, args.probe_size)
-    print_table(results, list(checkpoints))
+    say('step 4/4: frozen-feature probes: ground-truth object crops, then whole scenes')
+    results, dense = probe(cfgs[0], checkpoints, args.data_root, args.probe_size,
+                           tuple(args.dense_scenes))
+    names = list(checkpoints)
+    print_table(results, names, ('knn', 'linear'), ('kNN top-1', 'linear top-1'))
+    say('BatchNorm statistics of every backbone were re-estimated on the train crops, '
+        f'weights untouched; "{RANDOM_AS_BUILT}" is the random backbone with the '
+        'statistics it is built with (identity BatchNorm), for reference only: '
+        'docs/en/demo.md explains the difference')
+    if dense:
+        say('dense probe: a linear classifier per feature cell, scored per pixel on the val '
+            'scenes (BatchNorm statistics re-estimated on the train scenes)')
+        print_table(dense, names, ('miou', 'pixel_accuracy'), ('mIoU', 'pixel acc'))
+    with open(osp.join(args.work_dir, 'probe_results.json'), 'w') as f:
+        json.dump(dict(crop=results, dense=dense), f, indent=1)
+    run_dirs = {name: osp.join(args.work_dir, name) for name in names}
+    for path in draw(args.work_dir, run_dirs, results, dense):
+        say(f'figure: {path}')
     say(f'done in {time.time() - start:.0f}s')
 
 
