@@ -171,6 +171,28 @@ def _cases(bad: dict, synthetic_root: str, tmp: str) -> dict:
             ('corrupt image', ['--img-dir', bad['images']], bad['images/corrupt.jpg'],
              'replace or delete the file'),
         ],
+        'analysis_tools/resnet_distance.py': [
+            ('corrupt image', [bad['images'], '--config', MASKCO], bad['images/corrupt.jpg'],
+             'replace or delete the file'),
+            ('garbage checkpoint', [osp.join(synthetic_root, 'images', 'val'), '--config',
+                                    MASKCO, '--checkpoint', bad['garbage.pth']],
+             bad['garbage.pth'], 'not a torch checkpoint'),
+        ],
+        'analysis_tools/dense_probe.py': [
+            ('missing scenes', [MASKCO, '--data-root', bad['missing']], bad['missing'],
+             'make_synthetic_scenes.py'),
+        ],
+        'visualization/vis_mph.py': [
+            ('garbage checkpoint', [MASKCO, bad['garbage.pth'],
+                                    osp.join(synthetic_root, 'images', 'val', '000000.png')],
+             bad['garbage.pth'], 'not a torch checkpoint'),
+            ('corrupt image', [MASKCO, bad['garbage.pth'], bad['images/corrupt.jpg']],
+             bad['images/corrupt.jpg'], 'replace or delete the file'),
+        ],
+        'analysis_tools/mmpretrain_tool.py': [
+            ('missing config', ['get_flops', bad['missing']], bad['missing'],
+             'give the path of a config'),
+        ],
         'analysis_tools/benchmark_suite.py': [
             ('missing scenes', ['pairs', '--data-root', bad['missing'], '--out', tmp],
              bad['missing'], 'make_synthetic_scenes.py'),

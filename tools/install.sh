@@ -135,8 +135,9 @@ fi
 
 say "step 4/5: OpenMMLab libraries, scikit-image, test tools"
 pip_install -q mmengine==0.10.7 mmpretrain==1.2.0 mmdet==3.3.0 mmsegmentation==1.2.2 \
-    scikit-image pytest hypothesis pytest-xdist pytest-timeout ftfy regex \
+    scikit-image scikit-learn pytest hypothesis pytest-xdist pytest-timeout ftfy regex \
     flake8==7.5.0 isort==9.0.2  # mmseg imports ftfy/regex at import time; make lint: flake8, isort
+# (scikit-learn: mmpretrain's vis_tsne, through tools/analysis_tools/mmpretrain_tool.py)
 # openmim 0.3.9 depends on opendatalab -> openxlab, which pins setuptools~=60.2
 # and so conflicts with torch's setuptools>=77. Those two only serve
 # `mim download` of datasets from OpenDataLab; `mim train/test/run/search` do
