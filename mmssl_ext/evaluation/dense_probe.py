@@ -22,7 +22,7 @@ from torch import nn
 
 from mmssl_ext.utils.image_listing import missing_coco_key
 
-from .probe import LinearClassifier, _normalised_batches
+from .probe import LinearClassifier, frozen_stage_outputs
 
 
 def load_semantic_scenes(data_root: str, split: str, num: Optional[int] = None
@@ -117,19 +117,7 @@ def dense_features(backbone: nn.Module, images: torch.Tensor, mean: Sequence[flo
     Returns:
         One (N, C_i, h_i, w_i) float32 tensor per stage.
     """
-    was_training = backbone.training
-    backbone.eval()
-    device = next(backbone.parameters()).device
-    per_stage: List[List[torch.Tensor]] = []
-    for batch in _normalised_batches(images, mean, std, batch_size, device):
-        outs = backbone(batch)
-        outs = outs if isinstance(outs, (tuple, list)) else (outs, )
-        if not per_stage:
-            per_stage = [[] for _ in outs]
-        for store, out in zip(per_stage, outs):
-            store.append(out.float().cpu())
-    backbone.train(was_training)
-    return [torch.cat(store) for store in per_stage]
+    return frozen_stage_outputs(backbone, images, mean, std, batch_size, lambda out: out.float())
 
 
 def segmentation_scores(pred: torch.Tensor, gt: torch.Tensor, num_classes: int) -> Dict:

@@ -9,7 +9,7 @@ apart.
 """
 import json
 import os.path as osp
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -135,6 +135,35 @@ def reestimate_bn_statistics(backbone: nn.Module, crops: torch.Tensor, mean: Seq
 
 
 @torch.no_grad()
+def frozen_stage_outputs(backbone: nn.Module, images: torch.Tensor, mean: Sequence[float],
+                         std: Sequence[float], batch_size: int,
+                         per_batch: Callable[[torch.Tensor], torch.Tensor]
+                         ) -> List[torch.Tensor]:
+    """Every stage a frozen backbone returns (mmpretrain's tuple of maps),
+    each batch's output mapped by ``per_batch`` (a pooling) on the CPU, the
+    batches concatenated. The backbone runs in eval mode (its BatchNorm
+    statistics are used, not updated) and is put back as it was.
+
+    Args:
+        images: (N, 3, H, W) uint8 RGB, normalised with ``mean`` and ``std``
+            (0..255 units) batch by batch.
+    """
+    was_training = backbone.training
+    backbone.eval()
+    device = next(backbone.parameters()).device
+    per_stage: List[List[torch.Tensor]] = []
+    for batch in _normalised_batches(images, mean, std, batch_size, device):
+        outs = backbone(batch)
+        outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+        if not per_stage:
+            per_stage = [[] for _ in outs]
+        for store, out in zip(per_stage, outs):
+            store.append(per_batch(out).cpu())
+    backbone.train(was_training)
+    return [torch.cat(store) for store in per_stage]
+
+
+@torch.no_grad()
 def extract_features(backbone: nn.Module, crops: torch.Tensor, mean: Sequence[float],
                      std: Sequence[float], batch_size: int = 128) -> List[torch.Tensor]:
     """Global-average-pooled features of every stage a frozen backbone returns.
@@ -149,19 +178,9 @@ def extract_features(backbone: nn.Module, crops: torch.Tensor, mean: Sequence[fl
     Returns:
         One (N, C_i) float32 tensor per returned stage, L2-normalised.
     """
-    was_training = backbone.training
-    backbone.eval()
-    device = next(backbone.parameters()).device
-    per_stage: List[List[torch.Tensor]] = []
-    for batch in _normalised_batches(crops, mean, std, batch_size, device):
-        outs = backbone(batch)
-        outs = outs if isinstance(outs, (tuple, list)) else (outs, )
-        if not per_stage:
-            per_stage = [[] for _ in outs]
-        for store, out in zip(per_stage, outs):
-            store.append(F.adaptive_avg_pool2d(out, 1).flatten(1).cpu())
-    backbone.train(was_training)
-    return [F.normalize(torch.cat(store), dim=1) for store in per_stage]
+    pooled = frozen_stage_outputs(backbone, crops, mean, std, batch_size,
+                                  lambda out: F.adaptive_avg_pool2d(out, 1).flatten(1))
+    return [F.normalize(stage, dim=1) for stage in pooled]
 
 
 def knn_predictions(train_feats: torch.Tensor, train_labels: torch.Tensor,

@@ -74,7 +74,8 @@ def plot_grouped_bars(values: Mapping[str, Mapping[str, float]], path: str, titl
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis='y', alpha=0.3)
-    ax.legend(fontsize=7)
+    # below the axes: inside, it would cover the bars
+    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.1), ncol=2)
     return _save(fig, path)
 
 
