@@ -20,13 +20,15 @@ NNCLR = 'configs/nnclr/nnclr_r18_1xb32-600i_synthetic.py'
 DINO = 'configs/dino/dino_r18_1xb32-600i_synthetic.py'
 DILO = 'configs/dilo/dilo-mocov2_r18_1xb32-600i_synthetic.py'
 LOOC = 'configs/looc/looc_r18_1xb32-600i_synthetic.py'
+DENSECL = 'configs/densecl/densecl_r18_1xb32-600i_synthetic.py'
 
 # (method, its baseline). NNCLR is SimCLR with nearest-neighbour positives and
 # a predictor; DINO is the negative-free momentum-teacher method, like BYOL,
 # plus multi-crop. DiLo is MoCo v2 with other views: its cost is in the data
-# pipeline. LooC is MoCo v2 with 3 keys and 3 heads.
+# pipeline. LooC is MoCo v2 with 3 keys and 3 heads. DenseCL (mmpretrain's, the
+# region-level baseline) is MoCo v2 with a dense head and a second queue.
 PAIRS = [(MASKCO, MOCO), (DETCON_S, SIMCLR), (DETCON_B, BYOL), (CCMIM, MAE), (NNCLR, SIMCLR),
-         (DINO, BYOL), (DILO, MOCO), (LOOC, MOCO)]
+         (DINO, BYOL), (DILO, MOCO), (LOOC, MOCO), (DENSECL, MOCO)]
 FULL_PAIRS = [
     ('configs/maskco/r50_8xb32_coco.py', 'configs/mocov2/mocov2_r50_8xb32-500k_coco.py'),
     ('configs/detcon/detcon-s_r50_16xb256-coslr-1296e_coco.py',

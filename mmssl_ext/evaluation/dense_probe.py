@@ -10,7 +10,6 @@ probe's convex, deterministic fit) is trained on the train scenes. On the val
 scenes the cell logits are bilinearly upsampled to the semantic map and
 scored per pixel with mmseg's IoU metric: mIoU and pixel accuracy.
 """
-import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from mmssl_ext.utils.image_listing import missing_coco_key
+from mmssl_ext.utils.image_listing import read_coco
 
 from .probe import LinearClassifier, frozen_stage_outputs
 
@@ -39,12 +38,8 @@ def load_semantic_scenes(data_root: str, split: str, num: Optional[int] = None
         semantic: (N, H, W) int64, 0 background, ``c + 1`` for class ``c``.
     """
     ann_file = osp.join(data_root, 'annotations', f'instances_{split}.json')
-    with open(ann_file) as f:
-        coco = json.load(f)
-    missing = missing_coco_key(coco, ('images', 'categories'))
-    if missing:
-        raise ValueError(f'{ann_file!r} has no {missing!r}: the dense probe reads the scenes '
-                         'of a COCO instances file')
+    coco = read_coco(ann_file, ('images', 'categories'),
+                     'the dense probe reads the scenes of a COCO instances file')
     images, maps = [], []
     for info in coco['images'][:num]:
         image_path = osp.join(data_root, 'images', split, info['file_name'])

@@ -7,7 +7,6 @@ and with a linear classifier. Object crops, not whole scenes, because the
 question is whether pretraining on scenes gave features that tell objects
 apart.
 """
-import json
 import os.path as osp
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from mmssl_ext.utils.image_listing import missing_coco_key
+from mmssl_ext.utils.image_listing import read_coco
 
 
 def load_object_crops(ann_file: str, img_dir: str, crop_size: int = 64,
@@ -37,12 +36,8 @@ def load_object_crops(ann_file: str, img_dir: str, crop_size: int = 64,
         crops: (N, 3, crop_size, crop_size) uint8 RGB.
         labels: (N,) int64 category ids.
     """
-    with open(ann_file) as f:
-        coco = json.load(f)
-    missing = missing_coco_key(coco, ('images', 'annotations'))
-    if missing:
-        raise ValueError(f'{ann_file!r} has no {missing!r}: the object crops come from a COCO '
-                         'instances file (images and annotations)')
+    coco = read_coco(ann_file, ('images', 'annotations'),
+                     'the object crops come from a COCO instances file (images and annotations)')
     by_image: Dict[int, list] = {}
     for ann in coco['annotations']:
         by_image.setdefault(ann['image_id'], []).append(ann)

@@ -2,6 +2,7 @@
 the top-level lists of a COCO json, and the first field of each line of a
 list file. The callers raise their own kind of error (a dataset a
 ``ValueError`` for the Runner, a tool an ``InputError`` that names the fix)."""
+import json
 from typing import Any, Iterable, List, Optional, Sequence
 
 
@@ -15,6 +16,18 @@ def missing_coco_key(coco: Any, keys: Sequence[str] = ('images', )) -> Optional[
     if not isinstance(coco, dict):
         return keys[0]
     return next((key for key in keys if key not in coco), None)
+
+
+def read_coco(ann_file: str, keys: Sequence[str], needed_by: str) -> dict:
+    """The parsed COCO json ``ann_file``; a ``ValueError`` naming the file, the
+    first of ``keys`` it lacks and ``needed_by`` (what reads it, why) when it
+    does not have them all."""
+    with open(ann_file) as f:
+        coco = json.load(f)
+    missing = missing_coco_key(coco, keys)
+    if missing:
+        raise ValueError(f'{ann_file!r} has no {missing!r}: {needed_by}')
+    return coco
 
 
 def first_fields(lines: Iterable[str]) -> List[str]:
