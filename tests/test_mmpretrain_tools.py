@@ -116,7 +116,6 @@ def test_analyze_logs_reads_our_run_logs(tmp_path, subprocess_env):
                                              time=0.3, iter=i, step=i)) for i in range(1, 13)))
     import mmpretrain
 
-    from mmssl_ext.analysis.benchmark import pretraining_configs  # noqa: F401 (imports ok)
     script = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'analysis_tools',
                       'analyze_logs.py')
     out = tmp_path / 'loss.png'
