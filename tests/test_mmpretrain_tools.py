@@ -110,17 +110,15 @@ def test_vis_scheduler_draws_our_schedule(tmp_path, subprocess_env):
 
 
 def test_analyze_logs_reads_our_run_logs(tmp_path, subprocess_env):
-    """mmpretrain's analyze_logs as it is (no wrapper): our logs are mmengine's."""
+    """mmpretrain's analyze_logs as the docs run it, through mim, with no
+    wrapper: our logs are mmengine's scalars.json records."""
     log = tmp_path / 'scalars.json'
     log.write_text('\n'.join(json.dumps(dict(lr=0.03, data_time=0.01, loss=5.0 - i / 10,
                                              time=0.3, iter=i, step=i)) for i in range(1, 13)))
-    import mmpretrain
-
-    script = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'analysis_tools',
-                      'analyze_logs.py')
     out = tmp_path / 'loss.png'
-    proc = subprocess.run([sys.executable, script, 'plot_curve', str(log), '--keys', 'loss',
-                           '--out', str(out)],
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    proc = subprocess.run([mim, 'run', 'mmpretrain', 'analyze_logs', 'plot_curve', str(log),
+                           '--keys', 'loss', '--out', str(out)],
                           env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
