@@ -65,6 +65,14 @@ def load_semantic_scenes(data_root: str, split: str, num: Optional[int] = None
     return torch.stack(images), torch.stack(maps)
 
 
+def semantic_classes(data_root: str, split: str = 'train') -> int:
+    """The classes of the scenes' semantic maps: the categories of
+    ``annotations/instances_{split}.json`` plus the background (0)."""
+    ann_file = osp.join(data_root, 'annotations', f'instances_{split}.json')
+    return len(read_coco(ann_file, ('categories', ), 'the dense probe reads the classes of '
+                         'its semantic maps there')['categories']) + 1
+
+
 def cell_majority_labels(semantic: torch.Tensor, grid: Tuple[int, int],
                          num_classes: int) -> torch.Tensor:
     """The majority class of the pixels under each cell of a feature grid.

@@ -55,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict]:
 
     from mmssl_ext import register_all_modules
     from mmssl_ext.evaluation import (dense_probe_backbone, load_semantic_scenes,
-                                      reestimate_bn_statistics, upsampled)
+                                      reestimate_bn_statistics, semantic_classes, upsampled)
     from mmssl_ext.models.utils import build_frozen_backbone
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
@@ -65,8 +65,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict]:
     ann = osp.join(args.data_root, 'annotations', 'instances_train.json')
     require_file(ann, 'annotation file', 'point --data-root at scenes made by '
                  'tools/misc/make_synthetic_scenes.py (or make demo)')
-    with open(ann) as f:
-        num_classes = len(json.load(f).get('categories', [])) + 1  # + background
+    try:
+        num_classes = semantic_classes(args.data_root)
+    except ValueError as err:
+        raise InputError(ann, str(err).split(': ', 1)[-1], 'give scenes made by '
+                         'tools/misc/make_synthetic_scenes.py') from None
     if num_classes < 2:
         raise InputError(ann, 'lists no category', 'give scenes with semantic classes')
     train_images, train_maps = load_semantic_scenes(args.data_root, 'train', args.num_train)

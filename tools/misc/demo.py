@@ -30,7 +30,7 @@ import mmssl_ext  # noqa: F401
 from mmssl_ext.datasets.synthetic_scenes import SceneConfig, generate, is_generated
 from mmssl_ext.evaluation import (dense_probe_backbone, extract_features, knn_accuracy,
                                   linear_probe_accuracy, load_object_crops, load_semantic_scenes,
-                                  reestimate_bn_statistics)
+                                  reestimate_bn_statistics, semantic_classes)
 from mmssl_ext.models.utils import build_frozen_backbone
 from mmssl_ext.utils.tool_errors import load_config, run_tool
 from mmssl_ext.visualization.figures import logged_scalars, plot_curves, plot_grouped_bars
@@ -120,12 +120,11 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
     say(f'probe: {len(train_x)} train / {len(val_x)} val object crops of {crop_size} px, '
         f'{int(train_y.max()) + 1} classes')
     if min(dense_scenes) > 0:
-        with open(ann.format('train')) as f:
-            num_classes = len(json.load(f)['categories'])
+        num_classes = semantic_classes(data_root)  # with the background
         train_scenes = load_semantic_scenes(data_root, 'train', dense_scenes[0])
         val_scenes = load_semantic_scenes(data_root, 'val', dense_scenes[1])
         say(f'dense probe: {len(train_scenes[1])} train / {len(val_scenes[1])} val scenes at '
-            f'{train_scenes[0].shape[-1]} px, {num_classes} classes and background')
+            f'{train_scenes[0].shape[-1]} px, {num_classes - 1} classes and background')
     preprocess = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
     mean, std = preprocess['mean'], preprocess['std']
     results, dense_results = {}, {}
@@ -146,7 +145,7 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
         if min(dense_scenes) > 0 and reestimate:
             reestimate_bn_statistics(backbone, train_scenes[0], mean, std)
             dense_results[name] = dense_probe_backbone(
-                backbone, train_scenes, val_scenes, mean, std, num_classes + 1,  # background
+                backbone, train_scenes, val_scenes, mean, std, num_classes,
                 max_train_cells=DENSE_TRAIN_CELLS)
     return results, dense_results
 
