@@ -1,5 +1,5 @@
-"""The README's demo, end to end on a tiny budget: both runs, both probes'
-tables, the figures."""
+"""The README's demo, end to end on a tiny budget: its runs (DenseCL's
+added), both probes' tables, the figures, --reuse and its seed guard."""
 import json
 import os.path as osp
 import subprocess
@@ -11,35 +11,39 @@ from .conftest import REPO_ROOT
 
 
 @pytest.mark.slow
-def test_demo_pretrains_both_methods_and_probes_them(tmp_path, subprocess_env):
+def test_demo_pretrains_each_method_and_probes_them(tmp_path, subprocess_env):
     data_root, work_dir = str(tmp_path / 'scenes'), str(tmp_path / 'demo')
     cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'misc', 'demo.py'), '--data-root',
            data_root, '--num-train', '24', '--num-val', '12', '--work-dir', work_dir,
-           '--iters', '2', '--probe-size', '32']
-    proc = subprocess.run(cmd, cwd=str(tmp_path), env=subprocess_env, capture_output=True,
-                          text=True, timeout=600)
+           '--iters', '2', '--probe-size', '32', '--with-densecl']
+    proc = subprocess.run(cmd + ['--as-built-row'], cwd=str(tmp_path), env=subprocess_env,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    for name in ('mocov2_r18_1xb32-600i_synthetic', 'maskco_r18_1xb32-600i_synthetic'):
+    names = ('mocov2_r18_1xb32-600i_synthetic', 'maskco_r18_1xb32-600i_synthetic',
+             'densecl_r18_1xb32-600i_synthetic')
+    for name in names:
         assert osp.isfile(osp.join(work_dir, name, 'iter_2.pth'))
         assert f'{name}: loss over 1..2 it' in out
+        assert f'pretrain {name}: 2 iterations of batch 32, seed 0' in out
     crop_part, dense_part = out.split('dense probe: a linear classifier per feature cell')
 
     def table(text):
         return [line for line in text.splitlines()
-                if line.startswith(('random init', 'mocov2', 'maskco'))]
+                if line.startswith(('random init', 'mocov2', 'maskco', 'densecl'))
+                and ' conv' in line]  # not the lines of the config dumps
 
     rows = table(crop_part)
-    # 4 backbones (random init as built and with re-estimated BatchNorm
-    # statistics, 2 pretrained) x 2 stages, then 2 gains over random init and
-    # 1 over the baseline, x 2 stages.
-    assert len(rows) == 8 + 6, out
-    # the dense probe: no as-built row; 3 backbones x 2 stages, the same gains
+    # 5 backbones (random init as built and with re-estimated BatchNorm
+    # statistics, 3 pretrained) x 2 stages, then 3 gains over random init and
+    # 2 over the baseline, x 2 stages.
+    assert len(rows) == 10 + 10, out
+    # the dense probe: no as-built row; 4 backbones x 2 stages, the same gains
     dense_rows = table(dense_part)
-    assert len(dense_rows) == 6 + 6, out
+    assert len(dense_rows) == 8 + 10, out
     results = json.loads(open(osp.join(work_dir, 'probe_results.json')).read())
     maskco, mocov2 = 'maskco_r18_1xb32-600i_synthetic', 'mocov2_r18_1xb32-600i_synthetic'
-    assert list(results['dense']) == ['random init', mocov2, maskco]
+    assert list(results['dense']) == ['random init', mocov2, maskco, names[2]]
     for stages in results['dense'].values():
         assert stages['conv4']['grid'] == [8, 8] and stages['conv5']['grid'] == [4, 4]  # 128 px
         assert all(0 <= s['miou'] <= 100 for s in stages.values())
@@ -58,9 +62,18 @@ def test_demo_pretrains_both_methods_and_probes_them(tmp_path, subprocess_env):
     assert sum(r.startswith('random init, BN stats 0/1') for r in rows) == 2
     assert 'BatchNorm statistics of every backbone were re-estimated' in out
     assert any(r.startswith('maskco_r18_1xb32-600i_synthetic - mocov2') for r in rows)
+    assert any(r.startswith('densecl_r18_1xb32-600i_synthetic - mocov2') for r in rows)
 
-    # --reuse probes the finished runs without training again.
-    proc = subprocess.run(cmd + ['--reuse'], cwd=str(tmp_path), env=subprocess_env,
-                          capture_output=True, text=True, timeout=600)
+    # --reuse probes the finished runs without training again; without
+    # --as-built-row the reference row is gone.
+    proc = subprocess.run(cmd + ['--reuse', '--dense-scenes', '0', '0'], cwd=str(tmp_path),
+                          env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count('--reuse: the finished run') == 2
+    assert proc.stdout.count('--reuse: the finished run') == 3
+    assert 'random init, BN stats 0/1' not in proc.stdout
+    assert len(table(proc.stdout)) == 8 + 10 and 'dense probe' not in proc.stdout
+    # ... but not a run of another seed
+    proc = subprocess.run(cmd + ['--reuse', '--seed', '1'], cwd=str(tmp_path),
+                          env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1
+    assert 'was trained with seed 0, not 1: give this seed its own --work-dir' in proc.stderr

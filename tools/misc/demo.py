@@ -4,7 +4,8 @@
 
 1. makes the synthetic scenes if missing (tools/misc/make_synthetic_scenes.py);
 2. pretrains each config with mmengine's Runner at the same budget (iterations,
-   batch, view size): MaskCo and its baseline, mmpretrain's MoCo v2;
+   batch, view size): MaskCo and its baseline, mmpretrain's MoCo v2
+   (``--with-densecl``: and mmpretrain's DenseCL);
 3. prints a summary of each loss curve;
 4. probes frozen backbone features of ground-truth object crops (kNN and
    linear, train split -> val split): each pretrained backbone against the same
@@ -32,6 +33,7 @@ from mmssl_ext.evaluation import (dense_probe_backbone, extract_features, knn_ac
                                   linear_probe_accuracy, load_object_crops, load_semantic_scenes,
                                   reestimate_bn_statistics, semantic_classes)
 from mmssl_ext.models.utils import build_frozen_backbone
+from mmssl_ext.utils.checkpoint_io import load_checkpoint_file
 from mmssl_ext.utils.tool_errors import load_config, run_tool
 from mmssl_ext.visualization.figures import logged_scalars, plot_curves, plot_grouped_bars
 
@@ -41,6 +43,9 @@ DEFAULT_CONFIGS = [
     osp.join(CONFIG_DIR, 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
     osp.join(CONFIG_DIR, 'maskco', 'maskco_r18_1xb32-600i_synthetic.py'),
 ]
+# mmpretrain's DenseCL, the region-level baseline (--with-densecl): a third run
+# of the same budget, which would take the default past its 10 minutes.
+DENSECL_CONFIG = osp.join(CONFIG_DIR, 'densecl', 'densecl_r18_1xb32-600i_synthetic.py')
 # The random backbone as built, BatchNorm statistics never fitted to data.
 RANDOM_AS_BUILT = 'random init, BN stats 0/1'
 # Train crops the BatchNorm statistics are re-estimated on: 2048 crops (8192
@@ -61,6 +66,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='pretrain + probe demo')
     parser.add_argument('--configs', nargs='+', default=DEFAULT_CONFIGS,
                         help='configs to pretrain at the same budget; the first is the baseline')
+    parser.add_argument('--with-densecl', action='store_true',
+                        help='add DenseCL (mmpretrain\'s, the region-level baseline) to the runs')
+    parser.add_argument('--as-built-row', action='store_true',
+                        help='also probe the random backbone with the BatchNorm statistics it is '
+                             'built with (identity BatchNorm; docs/en/demo.md explains why the '
+                             'demo re-estimates them)')
     parser.add_argument('--data-root', default='data/synthetic_scenes')
     parser.add_argument('--num-train', type=int, default=SceneConfig.num_train,
                         help='synthetic train scenes')
@@ -68,6 +79,9 @@ def parse_args() -> argparse.Namespace:
                         help='synthetic val scenes')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--iters', type=int, default=None, help='override max_iters of all')
+    parser.add_argument('--seed', type=int, default=None,
+                        help="pretraining seed of every run (default: the configs', 0); "
+                             'the probes stay seeded as they are')
     parser.add_argument('--probe-size', type=int, default=64, help='object crop side, px')
     parser.add_argument('--reuse', action='store_true',
                         help='skip training where the work dir holds the finished run')
@@ -94,7 +108,7 @@ def loss_summary(work_dir: str) -> str:
 
 
 def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: int,
-          dense_scenes: Tuple[int, int]) -> Tuple[dict, dict]:
+          dense_scenes: Tuple[int, int], as_built_row: bool = False) -> Tuple[dict, dict]:
     """kNN and linear accuracy of backbone features on object crops, and the
     dense probe of the same backbones on whole scenes.
 
@@ -103,9 +117,10 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
     ``'random init'``. Every backbone is probed on conv4 and conv5 (ResNet
     stages 3 and 4, strides 16 and 32), as MaskCo reports both, after its
     BatchNorm statistics are re-estimated on the train crops
-    (:func:`reestimate_bn_statistics` says why). For reference, the random
-    backbone is also probed on crops with the placeholder statistics it is
-    built with (mean 0, variance 1: identity BatchNorm), as ``RANDOM_AS_BUILT``.
+    (:func:`reestimate_bn_statistics` says why). With ``as_built_row``, the
+    random backbone is also probed on crops with the placeholder statistics
+    it is built with (mean 0, variance 1: identity BatchNorm), as
+    ``RANDOM_AS_BUILT``, for reference.
     The dense probe re-estimates the statistics on its train scenes
     (``dense_scenes``: train and val scenes; ``(0, 0)``: none).
 
@@ -128,7 +143,8 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
     preprocess = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
     mean, std = preprocess['mean'], preprocess['std']
     results, dense_results = {}, {}
-    runs = [(RANDOM_AS_BUILT, None, False), ('random init', None, True)]
+    runs = [(RANDOM_AS_BUILT, None, False)] if as_built_row else []
+    runs += [('random init', None, True)]
     runs += [(name, checkpoint, True) for name, checkpoint in checkpoints.items()]
     for name, checkpoint, reestimate in runs:
         # Strict: a checkpoint whose backbone does not match must fail here,
@@ -172,11 +188,18 @@ def pretrain(config: str, args: argparse.Namespace) -> str:
     cfg.train_dataloader.dataset.data_root = args.data_root
     if args.iters:
         _set_iters(cfg, args.iters)
+    if args.seed is not None:
+        cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
     final_ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     loader = cfg.train_dataloader
-    say(f'pretrain {name}: {cfg.train_cfg.max_iters} iterations of batch {loader.batch_size} '
-        f'(work dir {cfg.work_dir})')
+    say(f'pretrain {name}: {cfg.train_cfg.max_iters} iterations of batch {loader.batch_size}, '
+        f'seed {cfg.randomness.seed} (work dir {cfg.work_dir})')
     if args.reuse and osp.isfile(final_ckpt):
+        # A run of another seed in the same work dir is not this run.
+        meta = load_checkpoint_file(final_ckpt, map_location='cpu').get('meta', {})
+        if meta.get('seed') != cfg.randomness.seed:
+            raise SystemExit(f'--reuse: {final_ckpt} was trained with seed {meta.get("seed")}, '
+                             f'not {cfg.randomness.seed}: give this seed its own --work-dir')
         say(f'  --reuse: the finished run {final_ckpt}')
     else:
         Runner.from_cfg(cfg).train()
@@ -240,6 +263,8 @@ def main() -> None:
         generate(args.data_root, scenes)
 
     init_default_scope('mmssl_ext')
+    if args.with_densecl and DENSECL_CONFIG not in args.configs:
+        args.configs = list(args.configs) + [DENSECL_CONFIG]
     cfgs = [load_config(c, needs=('model', 'train_dataloader')) for c in args.configs]
     backbones = {json.dumps(c.model.backbone.to_dict(), sort_keys=True) for c in cfgs}
     if len(backbones) != 1:
@@ -251,13 +276,13 @@ def main() -> None:
         checkpoints[osp.splitext(osp.basename(config))[0]] = pretrain(config, args)
     say('step 4/4: frozen-feature probes: ground-truth object crops, then whole scenes')
     results, dense = probe(cfgs[0], checkpoints, args.data_root, args.probe_size,
-                           tuple(args.dense_scenes))
+                           tuple(args.dense_scenes), args.as_built_row)
     names = list(checkpoints)
     print_table(results, names, ('knn', 'linear'), ('kNN top-1', 'linear top-1'))
     say('BatchNorm statistics of every backbone were re-estimated on the train crops, '
-        f'weights untouched; "{RANDOM_AS_BUILT}" is the random backbone with the '
-        'statistics it is built with (identity BatchNorm), for reference only: '
-        'docs/en/demo.md explains the difference')
+        'weights untouched: docs/en/demo.md says why'
+        + (f'; "{RANDOM_AS_BUILT}" is the random backbone with the statistics it is built '
+           'with (identity BatchNorm), for reference only' if args.as_built_row else ''))
     if dense:
         say('dense probe: a linear classifier per feature cell, scored per pixel on the val '
             'scenes (BatchNorm statistics re-estimated on the train scenes)')
