@@ -219,7 +219,7 @@ def test_ccmim_analytic_ratio_at_vit_b():
 
 # The AMP proxy's tolerance on the loss, bf16 autocast + channels-last against
 # fp32 on the same batch and weights of the narrowed model (below). Measured
-# over the 57 groups of configs at batch 4 (2026-12-06): at most 1.3% apart
+# over the 57 groups of the 74 configs at batch 4 (2026-12-06): at most 1.3% apart
 # (MaskCo's intra-image negatives), BYOL's near-zero losses 0.002 apart, and
 # NNCLR's R50 model 9.3% apart: its positive is a hard nearest neighbour in
 # the support set, which the rounding of the projections can change (its R18
@@ -246,7 +246,7 @@ def _step_inputs(cfg) -> str:
 
 def _configs_by_step_inputs(paths) -> list:
     """The configs grouped by :func:`_step_inputs`, in order of first appearance:
-    the 72 pretraining configs form 55 groups (a recipe at 100, 200 and 800
+    the 74 pretraining configs form 57 groups (a recipe at 100, 200 and 800
     epochs, on COCO and on ImageNet, is one model on one pipeline)."""
     from mmengine.config import Config
     groups = {}
