@@ -77,3 +77,19 @@ def test_demo_pretrains_each_method_and_probes_them(tmp_path, subprocess_env):
                           env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1
     assert 'was trained with seed 0, not 1: give this seed its own --work-dir' in proc.stderr
+
+
+def test_demo_refuses_configs_of_different_backbone_architectures(tmp_path, subprocess_env):
+    # Init-only keys (zero_init_residual: SimCLR's and DetCon's configs) may
+    # differ, the architecture may not: a ViT is not probed beside a ResNet.
+    configs = osp.join(REPO_ROOT, 'configs')
+    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'misc', 'demo.py'),
+           '--data-root', str(tmp_path / 'scenes'), '--num-train', '8', '--num-val', '4',
+           '--work-dir', str(tmp_path / 'demo'), '--configs',
+           osp.join(configs, 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
+           osp.join(configs, 'mae', 'mae_vit-tiny-p8_1xb32-600i_synthetic.py')]
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=subprocess_env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 1
+    assert '--configs must share one backbone architecture' in proc.stderr
+    assert not (tmp_path / 'demo').exists()  # refused before any training

@@ -62,6 +62,19 @@ DENSE_VAL_SCENES = 200
 DENSE_TRAIN_CELLS = 10000
 
 
+# Backbone keys that only choose the initial weights, which a checkpoint
+# replaces: SimCLR's and DetCon's configs zero the last BN of each residual
+# block, MoCo v2's do not, and their trained ResNet-18s are probed side by side.
+# The random-init row is the first config's initialisation.
+INIT_ONLY_KEYS = ('zero_init_residual', 'init_cfg')
+
+
+def backbone_architecture(backbone: dict) -> str:
+    """The backbone config without its init-only keys, as a comparable string."""
+    return json.dumps({k: v for k, v in dict(backbone).items() if k not in INIT_ONLY_KEYS},
+                      sort_keys=True, default=str)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='pretrain + probe demo')
     parser.add_argument('--configs', nargs='+', default=DEFAULT_CONFIGS,
@@ -112,9 +125,9 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
     """kNN and linear accuracy of backbone features on object crops, and the
     dense probe of the same backbones on whole scenes.
 
-    ``checkpoints`` maps a name to a checkpoint of ``cfg``'s backbone; the
-    backbone at its random initialisation (seed 0) is probed as
-    ``'random init'``. Every backbone is probed on conv4 and conv5 (ResNet
+    ``checkpoints`` maps a name to a checkpoint of ``cfg``'s backbone
+    architecture; ``cfg``'s backbone at its random initialisation (seed 0)
+    is probed as ``'random init'``. Every backbone is probed on conv4 and conv5 (ResNet
     stages 3 and 4, strides 16 and 32), as MaskCo reports both, after its
     BatchNorm statistics are re-estimated on the train crops
     (:func:`reestimate_bn_statistics` says why). With ``as_built_row``, the
@@ -266,9 +279,10 @@ def main() -> None:
     if args.with_densecl and DENSECL_CONFIG not in args.configs:
         args.configs = list(args.configs) + [DENSECL_CONFIG]
     cfgs = [load_config(c, needs=('model', 'train_dataloader')) for c in args.configs]
-    backbones = {json.dumps(c.model.backbone.to_dict(), sort_keys=True) for c in cfgs}
+    backbones = {backbone_architecture(c.model.backbone) for c in cfgs}
     if len(backbones) != 1:
-        raise SystemExit('--configs must share one backbone, to be probed side by side')
+        raise SystemExit('--configs must share one backbone architecture, to be probed side '
+                         'by side')
     say(f'step 2/4 and 3/4: pretrain {len(args.configs)} config(s) at the same budget, '
         'then summarise each loss curve')
     checkpoints = {}
