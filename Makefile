@@ -5,6 +5,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= data/synthetic_scenes
+# More options of tools/misc/demo.py, e.g. DEMO_ARGS=--with-densecl
+DEMO_ARGS ?=
 # Test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs in this process.
 PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
@@ -16,7 +18,7 @@ install:
 	@bash tools/install.sh
 
 demo: install
-	@$(PY) tools/misc/demo.py --data-root $(DATA)
+	@$(PY) tools/misc/demo.py --data-root $(DATA) $(DEMO_ARGS)
 
 test: install
 	@bash tools/install_test_deps.sh
