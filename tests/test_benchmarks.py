@@ -265,7 +265,8 @@ def _narrowed(model_cfg):
     and the dtype of each op does not depend on how wide or deep the network
     is. ResNets keep their depth and block type at a quarter of the width
     (their neck's ``in_channels`` follows); ViT encoders keep their width and
-    heads with NARROW_VIT_LAYERS layers, and so do MAE-style decoders."""
+    heads with NARROW_VIT_LAYERS layers, and so do MAE-style decoders; BEiT's
+    DALL-E tokenizer keeps its blocks at a quarter of its hidden width."""
     import copy
 
     from mmssl_ext.registry import MODELS
@@ -290,6 +291,10 @@ def _narrowed(model_cfg):
         backbone.arch = arch
         if 'decoder_depth' in (model_cfg.get('neck') or {}):
             model_cfg.neck.decoder_depth = NARROW_VIT_LAYERS
+    # BEiT's DALL-E tokenizer (frozen, it makes the targets): its hidden width
+    target = model_cfg.get('target_generator') or {}
+    if target.get('type') == 'DALL-E':
+        target.n_hid = target.get('n_hid', 256) // NARROW_RESNET_DIVISOR
     return model_cfg
 
 
