@@ -276,7 +276,8 @@ def main() -> None:
         generate(args.data_root, scenes)
 
     init_default_scope('mmssl_ext')
-    if args.with_densecl and DENSECL_CONFIG not in args.configs:
+    # by file name, as the runs are named: DenseCL given in --configs too runs once
+    if args.with_densecl and osp.basename(DENSECL_CONFIG) not in map(osp.basename, args.configs):
         args.configs = list(args.configs) + [DENSECL_CONFIG]
     cfgs = [load_config(c, needs=('model', 'train_dataloader')) for c in args.configs]
     backbones = {backbone_architecture(c.model.backbone) for c in cfgs}
