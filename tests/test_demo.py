@@ -93,3 +93,20 @@ def test_demo_refuses_configs_of_different_backbone_architectures(tmp_path, subp
     assert proc.returncode == 1
     assert '--configs must share one backbone architecture' in proc.stderr
     assert not (tmp_path / 'demo').exists()  # refused before any training
+
+
+@pytest.mark.slow
+def test_with_densecl_runs_densecl_once_when_the_configs_name_it(tmp_path, subprocess_env):
+    configs = osp.join(REPO_ROOT, 'configs')
+    densecl = osp.join(configs, 'densecl', 'densecl_r18_1xb32-600i_synthetic.py')
+    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'misc', 'demo.py'),
+           '--data-root', str(tmp_path / 'scenes'), '--num-train', '8', '--num-val', '4',
+           '--work-dir', str(tmp_path / 'demo'), '--iters', '1', '--probe-size', '32',
+           '--dense-scenes', '0', '0', '--with-densecl', '--configs',
+           osp.join(configs, 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
+           osp.relpath(densecl, str(tmp_path))]  # the same file by another path
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=subprocess_env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'pretrain 2 config(s)' in proc.stdout
+    assert proc.stdout.count('pretrain densecl_r18_1xb32-600i_synthetic:') == 1
