@@ -71,7 +71,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='stop starting new work after this many seconds')
     parser.add_argument('--batch', type=int, help='images per step (default: 8 cuda, 4 cpu)')
     parser.add_argument('--pair-batch', type=int, default=64, help='batch of the pairs')
-    parser.add_argument('--configs', nargs='+', help='these configs instead of the default set')
+    parser.add_argument('--configs', nargs='+',
+                        help='these configs instead of the default set (steps and the '
+                             'per-method checks)')
     parser.add_argument('--pairs', action='store_true',
                         help='run the pairs and pipelines on the CPU too (slow; without AMP)')
     args = parser.parse_args(argv)
@@ -116,6 +118,12 @@ def default_configs(quick: bool) -> List[str]:
     # The small config of each method first: within a short budget every
     # method's code runs in every precision before the full-size variants.
     return small if quick else small + [c for c in configs if c not in small]
+
+
+def _configs(args: argparse.Namespace, quick: bool) -> List[str]:
+    """``--configs`` where given (the steps and the per-method checks alike),
+    else :func:`default_configs`."""
+    return [osp.abspath(c) for c in args.configs] if args.configs else default_configs(quick)
 
 
 def _prepared(path: str, args: argparse.Namespace, data_root: str):
@@ -191,8 +199,7 @@ def run_steps(args: argparse.Namespace, data_root: str, deadline: float) -> List
     register_all_modules(init_default_scope=False)
     init_default_scope('mmssl_ext')
     modes = CUDA_MODES if args.device == 'cuda' else CPU_MODES
-    configs = [osp.abspath(c) for c in args.configs] if args.configs else \
-        default_configs(args.quick)
+    configs = _configs(args, args.quick)
     rows = []
     for number, path in enumerate(configs, 1):
         if time.time() > deadline:
@@ -224,7 +231,7 @@ def _rows_per_config(check: str, fields: Dict, args: argparse.Namespace, data_ro
     batch of its pipeline; ``on_error(row, err)`` records what raised."""
     from mmssl_ext.analysis.benchmark import one_batch
     rows = []
-    for path in default_configs(quick=True):
+    for path in _configs(args, quick=True):
         row = dict(check=check, config=osp.basename(path), ok=None, **fields, note=None)
         rows.append(row)
         if time.time() > deadline:
