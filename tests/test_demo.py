@@ -95,18 +95,28 @@ def test_demo_refuses_configs_of_different_backbone_architectures(tmp_path, subp
     assert not (tmp_path / 'demo').exists()  # refused before any training
 
 
-@pytest.mark.slow
-def test_with_densecl_runs_densecl_once_when_the_configs_name_it(tmp_path, subprocess_env):
+def _demo_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'demo', osp.join(REPO_ROOT, 'tools', 'misc', 'demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_with_densecl_adds_densecl_once_when_the_configs_name_it(tmp_path, monkeypatch):
+    """The runs are named by file name: DenseCL's config given in --configs by
+    another path is not added a second time (the two would share a work dir).
+    The end-to-end run of --with-densecl is the first test's."""
+    demo = _demo_module()
     configs = osp.join(REPO_ROOT, 'configs')
+    mocov2 = osp.join(configs, 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py')
     densecl = osp.join(configs, 'densecl', 'densecl_r18_1xb32-600i_synthetic.py')
-    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'misc', 'demo.py'),
-           '--data-root', str(tmp_path / 'scenes'), '--num-train', '8', '--num-val', '4',
-           '--work-dir', str(tmp_path / 'demo'), '--iters', '1', '--probe-size', '32',
-           '--dense-scenes', '0', '0', '--with-densecl', '--configs',
-           osp.join(configs, 'mocov2', 'mocov2_r18_1xb32-600i_synthetic.py'),
-           osp.relpath(densecl, str(tmp_path))]  # the same file by another path
-    proc = subprocess.run(cmd, cwd=str(tmp_path), env=subprocess_env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert 'pretrain 2 config(s)' in proc.stdout
-    assert proc.stdout.count('pretrain densecl_r18_1xb32-600i_synthetic:') == 1
+    assert osp.samefile(demo.DENSECL_CONFIG, densecl)
+    monkeypatch.chdir(tmp_path)
+    by_other_path = osp.relpath(densecl, str(tmp_path))
+    assert demo.configs_to_run([mocov2, by_other_path], True) == [mocov2, by_other_path]
+    assert demo.configs_to_run([mocov2], True) == [mocov2, demo.DENSECL_CONFIG]
+    # without the flag, as given
+    assert demo.configs_to_run([mocov2], False) == [mocov2]
+    assert demo.configs_to_run(demo.DEFAULT_CONFIGS, True)[:2] == demo.DEFAULT_CONFIGS

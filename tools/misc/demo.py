@@ -75,6 +75,16 @@ def backbone_architecture(backbone: dict) -> str:
                       sort_keys=True, default=str)
 
 
+def configs_to_run(configs: List[str], with_densecl: bool) -> List[str]:
+    """``configs``, with DenseCL's appended for ``--with-densecl`` unless one
+    of them already is DenseCL's config by file name (runs are named by file
+    name: a second one would share the first one's work dir)."""
+    configs = list(configs)
+    if with_densecl and osp.basename(DENSECL_CONFIG) not in map(osp.basename, configs):
+        configs.append(DENSECL_CONFIG)
+    return configs
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='pretrain + probe demo')
     parser.add_argument('--configs', nargs='+', default=DEFAULT_CONFIGS,
@@ -276,9 +286,7 @@ def main() -> None:
         generate(args.data_root, scenes)
 
     init_default_scope('mmssl_ext')
-    # by file name, as the runs are named: DenseCL given in --configs too runs once
-    if args.with_densecl and osp.basename(DENSECL_CONFIG) not in map(osp.basename, args.configs):
-        args.configs = list(args.configs) + [DENSECL_CONFIG]
+    args.configs = configs_to_run(args.configs, args.with_densecl)
     cfgs = [load_config(c, needs=('model', 'train_dataloader')) for c in args.configs]
     backbones = {backbone_architecture(c.model.backbone) for c in cfgs}
     if len(backbones) != 1:
