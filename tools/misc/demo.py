@@ -1,11 +1,11 @@
 """The README's demo: pretrain on the embedded synthetic scenes, then probe.
 
-    python tools/misc/demo.py [--data-root data/synthetic_scenes] [--iters 600]
+    python tools/misc/demo.py [--data-root data/synthetic_scenes] [--iters 300]
 
 1. makes the synthetic scenes if missing (tools/misc/make_synthetic_scenes.py);
-2. pretrains each config with mmengine's Runner at the same budget (iterations,
-   batch, view size): MaskCo and its baseline, mmpretrain's MoCo v2
-   (``--with-densecl``: and mmpretrain's DenseCL);
+2. pretrains each config with mmengine's Runner at the same budget (300
+   iterations by default, batch, view size): MaskCo and its baseline,
+   mmpretrain's MoCo v2 (``--with-densecl``: and mmpretrain's DenseCL);
 3. prints a summary of each loss curve;
 4. probes frozen backbone features of ground-truth object crops (kNN and
    linear, train split -> val split): each pretrained backbone against the same
@@ -46,6 +46,13 @@ DEFAULT_CONFIGS = [
 # mmpretrain's DenseCL, the region-level baseline (--with-densecl): a third run
 # of the same budget, which would take the default past its 10 minutes.
 DENSECL_CONFIG = osp.join(CONFIG_DIR, 'densecl', 'densecl_r18_1xb32-600i_synthetic.py')
+# Iterations of each run: half the configs' 600-iteration schedule (the
+# warmup kept, the cosine decay ending at 300), so that `make demo` stays
+# within 10 minutes on 2 cores. A 600-iteration run took 235 s (MoCo v2) and
+# 264 s (MaskCo) on 2026-12-06's faster machine and 6.4 minutes on its slower
+# one, the probes 99 s: 10m17s and 15m48s in all. docs/en/demo.md has the
+# figures of both budgets (`--iters 600` for the configs' own schedule).
+DEMO_ITERS = 300
 # The random backbone as built, BatchNorm statistics never fitted to data.
 RANDOM_AS_BUILT = 'random init, BN stats 0/1'
 # Train crops the BatchNorm statistics are re-estimated on: 2048 crops (8192
@@ -101,7 +108,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-val', type=int, default=SceneConfig.num_val,
                         help='synthetic val scenes')
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--iters', type=int, default=None, help='override max_iters of all')
+    parser.add_argument('--iters', type=int, default=DEMO_ITERS,
+                        help='iterations of every run, their schedules scaled to it '
+                             f'(default {DEMO_ITERS}; 600 is the configs\' own schedule)')
     parser.add_argument('--seed', type=int, default=None,
                         help="pretraining seed of every run (default: the configs', 0); "
                              'the probes stay seeded as they are')
@@ -166,6 +175,7 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
     preprocess = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
     mean, std = preprocess['mean'], preprocess['std']
     results, dense_results = {}, {}
+    seconds = dict(crop=0.0, dense=0.0)
     runs = [(RANDOM_AS_BUILT, None, False)] if as_built_row else []
     runs += [('random init', None, True)]
     runs += [(name, checkpoint, True) for name, checkpoint in checkpoints.items()]
@@ -173,6 +183,7 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
         # Strict: a checkpoint whose backbone does not match must fail here,
         # not be probed as a half-random network.
         backbone = build_frozen_backbone(cfg.model.backbone, checkpoint, out_indices=(2, 3))
+        start = time.time()
         if reestimate:
             reestimate_bn_statistics(backbone, train_x[:BN_CROPS], mean, std)
         train_f = extract_features(backbone, train_x, mean, std)
@@ -181,11 +192,16 @@ def probe(cfg: Config, checkpoints: Dict[str, str], data_root: str, crop_size: i
             stage: dict(knn=knn_accuracy(ftr, train_y, fte, val_y),
                         linear=linear_probe_accuracy(ftr, train_y, fte, val_y))
             for stage, ftr, fte in zip(('conv4', 'conv5'), train_f, val_f)}
+        seconds['crop'] += time.time() - start
         if min(dense_scenes) > 0 and reestimate:
+            start = time.time()
             reestimate_bn_statistics(backbone, train_scenes[0], mean, std)
             dense_results[name] = dense_probe_backbone(
                 backbone, train_scenes, val_scenes, mean, std, num_classes,
                 max_train_cells=DENSE_TRAIN_CELLS)
+            seconds['dense'] += time.time() - start
+    say(f'probes of {len(runs)} backbones: crop {seconds["crop"]:.0f} s, dense '
+        f'{seconds["dense"]:.0f} s')
     return results, dense_results
 
 
@@ -225,7 +241,9 @@ def pretrain(config: str, args: argparse.Namespace) -> str:
                              f'not {cfg.randomness.seed}: give this seed its own --work-dir')
         say(f'  --reuse: the finished run {final_ckpt}')
     else:
+        start = time.time()
         Runner.from_cfg(cfg).train()
+        say(f'  trained in {time.time() - start:.0f} s')
     say(f'  {name}: ' + loss_summary(cfg.work_dir))
     return final_ckpt
 
