@@ -120,3 +120,13 @@ def test_with_densecl_adds_densecl_once_when_the_configs_name_it(tmp_path, monke
     # without the flag, as given
     assert demo.configs_to_run([mocov2], False) == [mocov2]
     assert demo.configs_to_run(demo.DEFAULT_CONFIGS, True)[:2] == demo.DEFAULT_CONFIGS
+
+
+def test_demo_trains_300_iterations_by_default_and_refuses_fewer_than_one(capsys):
+    demo = _demo_module()
+    assert demo.parse_args([]).iters == demo.DEMO_ITERS == 300
+    assert demo.parse_args(['--iters', '600']).iters == 600
+    for bad in ('0', '-5'):
+        with pytest.raises(SystemExit):
+            demo.parse_args(['--iters', bad])
+        assert f'--iters must be at least 1, not {bad}' in capsys.readouterr().err

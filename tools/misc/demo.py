@@ -21,7 +21,7 @@ import argparse
 import json
 import os.path as osp
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -92,7 +92,7 @@ def configs_to_run(configs: List[str], with_densecl: bool) -> List[str]:
     return configs
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='pretrain + probe demo')
     parser.add_argument('--configs', nargs='+', default=DEFAULT_CONFIGS,
                         help='configs to pretrain at the same budget; the first is the baseline')
@@ -120,7 +120,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--dense-scenes', type=int, nargs=2, metavar=('TRAIN', 'VAL'),
                         default=[DENSE_TRAIN_SCENES, DENSE_VAL_SCENES],
                         help='scenes of the dense probe (0 0: no dense probe)')
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.iters < 1:
+        parser.error(f'--iters must be at least 1, not {args.iters}')
+    return args
 
 
 def say(msg: str) -> None:
@@ -225,8 +228,7 @@ def pretrain(config: str, args: argparse.Namespace) -> str:
     name = osp.splitext(osp.basename(config))[0]
     cfg.work_dir = osp.join(args.work_dir, name)
     cfg.train_dataloader.dataset.data_root = args.data_root
-    if args.iters:
-        _set_iters(cfg, args.iters)
+    _set_iters(cfg, args.iters)
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
     final_ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
