@@ -442,14 +442,6 @@ def test_reliability_benchmark_times_the_step_with_and_without_the_hooks(synthet
     assert figures['buffer_bytes'] > 256 * 128 * 4
 
 
-def _gpu_check_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('gpu_check', osp.join(TOOLS, 'gpu_check.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # What the CPU run of gpu_check.py below steps: the three kinds of model and
 # data of the small configs (a ResNet with RoIAlign'd boxes and a queue, a
 # ResNet on mask-pooled FH regions, a ViT under masked image modelling). The
@@ -462,7 +454,7 @@ GPU_CHECK_CONFIGS = ('maskco/maskco_r18_1xb32-600i_synthetic.py',
 
 def test_gpu_check_quick_steps_the_small_config_of_every_method():
     from mmssl_ext.analysis.benchmark import pretraining_configs
-    gpu_check = _gpu_check_module()
+    gpu_check = _tool_module('gpu_check')
     small = [c for c in pretraining_configs(CONFIG_DIR) if c.endswith('_synthetic.py')]
     assert len(small) >= 12
     assert [osp.realpath(c) for c in gpu_check.default_configs(quick=True)] == \
