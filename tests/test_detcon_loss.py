@@ -52,6 +52,21 @@ def test_detcon_loss_equals_brute_force(seed):
     assert abs(got.item() - expected) < 1e-4 * max(1.0, abs(expected))
 
 
+@pytest.mark.parametrize('block_images', [None, 1])
+def test_fp16_latents_give_the_fp32_loss(block_images):
+    """fp16 latents (model.half(), DeepSpeed/FSDP fp16): the exclusion of
+    the anchor's own target must not overflow (1e9 is inf in fp16)."""
+    gen = torch.Generator().manual_seed(4)
+    b, r, d = 3, 4, 8
+    latents = [torch.randn(b, r, d, generator=gen).half() for _ in range(4)]
+    ids1 = torch.randint(0, 3, (b, r), generator=gen)
+    ids2 = torch.randint(0, 3, (b, r), generator=gen)
+    got = DetConLoss(temperature=0.3, block_images=block_images)(*latents, ids1, ids2)
+    expected = brute_force(*(x.float() for x in latents), ids1, ids2, 0.3)
+    assert got.dtype == torch.float32
+    assert abs(got.item() - expected) < 1e-2 * max(1.0, abs(expected)), (got, expected)
+
+
 def test_an_id_missing_from_the_other_view_has_no_weight():
     gen = torch.Generator().manual_seed(3)
     x = [torch.randn(1, 2, 4, generator=gen) for _ in range(4)]

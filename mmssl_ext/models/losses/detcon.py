@@ -33,15 +33,19 @@ def _anchor_loss_sum(pred: torch.Tensor, ids: torch.Tensor, other_targets: torch
     """
     b, r, _ = pred.shape
     b_all = other_targets.shape[0]
+    # The masks, the exclusion and the softmax are fp32 whatever the latents'
+    # dtype: in fp16 the exclusion (1e9) overflows to inf, and inf * 0 is NaN.
+    f32 = torch.float32
     # (B, 1, B_all, 1): target image is the anchor's own image.
     same_image = F.one_hot(torch.arange(b, device=pred.device) + first_image, b_all)
-    same_image = same_image.to(pred.dtype)[:, None, :, None]
+    same_image = same_image.to(f32)[:, None, :, None]
     # (B, R, 1, R): anchor id equals target id, within one image.
-    same_id_other = (ids[:, :, None] == other_ids[:, None, :]).to(pred.dtype)[:, :, None, :]
-    same_id_self = (ids[:, :, None] == ids[:, None, :]).to(pred.dtype)[:, :, None, :]
+    same_id_other = (ids[:, :, None] == other_ids[:, None, :]).to(f32)[:, :, None, :]
+    same_id_self = (ids[:, :, None] == ids[:, None, :]).to(f32)[:, :, None, :]
 
-    logits_other = torch.einsum('brd,ksd->brks', pred, other_targets) / temperature
-    logits_self = torch.einsum('brd,ksd->brks', pred, same_view_targets) / temperature
+    # The dot products keep the latents' dtype (fp16 matmuls under AMP).
+    logits_other = torch.einsum('brd,ksd->brks', pred, other_targets).float() / temperature
+    logits_self = torch.einsum('brd,ksd->brks', pred, same_view_targets).float() / temperature
     # Positives: same image, other view, same id. The same view's latent of the
     # same id (the anchor's own target) is neither positive nor negative.
     labels = same_image * same_id_other
@@ -54,7 +58,7 @@ def _anchor_loss_sum(pred: torch.Tensor, ids: torch.Tensor, other_targets: torch
     # An id drawn k times counts once in all (each copy weighs 1/k); an id
     # absent from the other view has no positive and weighs 0.
     repeats = same_id_self.sum(dim=(2, 3))
-    weights = (num_positives[..., 0] > 0).to(pred.dtype) / repeats
+    weights = (num_positives[..., 0] > 0).to(f32) / repeats
     per_anchor = -(labels * F.log_softmax(logits, dim=2)).sum(dim=2)
     return (weights * per_anchor).sum()
 
