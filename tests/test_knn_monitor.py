@@ -10,9 +10,9 @@ from mmengine.config import Config
 from .conftest import REPO_ROOT, SMALL_CONFIG, config_with_options, free_port
 
 
-def _labelled(root, split, pipeline_size=64, indices=None):
+def _labelled(root, split, pipeline_size=64, indices=None, drop_last=False):
     return dict(
-        batch_size=16, num_workers=0,
+        batch_size=16, num_workers=0, drop_last=drop_last,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
         dataset=dict(type='CustomDataset', data_root=root, ann_file=f'{split}.txt',
@@ -30,9 +30,10 @@ def test_knn_monitor_logs_knn_and_linear_to_the_visualizer(
     register_all_modules(init_default_scope=False)
     cfg = config_with_options(SMALL_CONFIG, small_run_options + [
         'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=100'], tmp_path)
+    # drop_last as in a copy of a pretraining loader: the hook scores every row all the same.
     cfg.custom_hooks = [dict(type='KNNMonitorHook', interval=2, linear=True,
-                             train_dataloader=_labelled(synthetic_root, 'train'),
-                             val_dataloader=_labelled(synthetic_root, 'val'))]
+                             train_dataloader=_labelled(synthetic_root, 'train', drop_last=True),
+                             val_dataloader=_labelled(synthetic_root, 'val', drop_last=True))]
     runner = Runner.from_cfg(cfg)
     runner.train()
     [hook] = [h for h in runner.hooks if type(h).__name__ == 'KNNMonitorHook']
@@ -48,6 +49,7 @@ def test_knn_monitor_logs_knn_and_linear_to_the_visualizer(
     tr, trl = hook._features(model, hook._loaders['train'])
     va, val = hook._features(model, hook._loaders['val'])
     assert tr.shape == (24, 512) and torch.allclose(tr.norm(dim=1), torch.ones(24))
+    assert va.shape == (12, 512)
     assert logged[-1]['knn/top1'] == pytest.approx(knn_accuracy(tr, trl, va, val))
 
 
@@ -69,6 +71,21 @@ def test_knn_monitor_features_of_a_vit_are_unmasked_patch_means(synthetic_root):
     feats_again, _ = KNNMonitorHook._features(model, loader)
     assert feats.shape == (12, 96) and labels.shape == (12, )
     torch.testing.assert_close(feats, feats_again)  # no random masking involved
+
+
+def test_knn_monitor_refuses_splits_smaller_than_the_processes(monkeypatch, synthetic_root):
+    """Every rank refuses alike (no rank would wait in a collective for one
+    that failed on an empty shard)."""
+    from mmengine.runner import Runner
+
+    from mmssl_ext.engine.hooks import knn_monitor
+    loaders = {split: Runner.build_dataloader(_labelled(synthetic_root, split, indices=3))
+               for split in ('train', 'val')}
+    knn_monitor._check_every_rank_has_rows(loaders)  # one process: 3 samples will do
+    monkeypatch.setattr(knn_monitor, 'get_dist_info', lambda: (1, 4))
+    with pytest.raises(ValueError, match=r"train_dataloader's dataset has 3 samples, fewer "
+                       r"than the run's 4 processes"):
+        knn_monitor._check_every_rank_has_rows(loaders)
 
 
 def test_knn_monitor_refuses_a_bad_interval():

@@ -39,6 +39,19 @@ def gather_shards(local: torch.Tensor, total: int) -> torch.Tensor:
     return shards.transpose(0, 1).reshape((most * world_size, ) + tuple(local.shape[1:]))[:total]
 
 
+def _check_every_rank_has_rows(loaders: Dict[str, object]) -> None:
+    """Refuse, on every rank alike (so that none waits for the others in a
+    collective), splits too small for each process to hold a row."""
+    _, world_size = get_dist_info()
+    for split, loader in loaders.items():
+        size = len(loader.dataset)
+        if size < world_size:
+            raise ValueError(
+                f'KNNMonitorHook: its {split}_dataloader\'s dataset has {size} samples, fewer '
+                f'than the run\'s {world_size} processes; give it at least one sample per '
+                'process, or remove the hook')
+
+
 @HOOKS.register_module()
 class KNNMonitorHook(Hook):
     """Every ``interval`` iterations, classify a labelled split from another
@@ -121,10 +134,13 @@ class KNNMonitorHook(Hook):
         if self._loaders is None:
             shard = dict(type='DefaultSampler', shuffle=False, round_up=False)
             # An explicit seed: without one every rank's DefaultSampler would
-            # broadcast rank 0's, a collective inside a per-rank build.
-            self._loaders = {split: runner.build_dataloader(dict(cfg, sampler=shard),
-                                                            seed=runner.seed)
-                             for split, cfg in self.loader_cfgs.items()}
+            # broadcast rank 0's, a collective inside a per-rank build. No
+            # drop_last (a pretraining loader's copy may carry it): it would
+            # leave rows out, and shards of the wrong length on some ranks.
+            self._loaders = {split: runner.build_dataloader(
+                dict(cfg, sampler=shard, drop_last=False), seed=runner.seed)
+                for split, cfg in self.loader_cfgs.items()}
+            _check_every_rank_has_rows(self._loaders)
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         train_feats, train_labels = self._gathered_features(model, self._loaders['train'])
         val_feats, val_labels = self._features(model, self._loaders['val'])
