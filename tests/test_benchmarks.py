@@ -469,6 +469,19 @@ def test_gpu_check_quick_steps_the_small_config_of_every_method():
 
 
 @pytest.mark.slow
+def test_gpu_check_checks_determinism_on_dinos_vit_too():
+    """The docs' one refusal that no small config shows (the ViT's bicubic
+    position embedding) is among the configs of the determinism check."""
+    gpu_check = _tool_module('gpu_check')
+    args = gpu_check.parse_args(['--device', 'cpu'])
+    configs = gpu_check._check_configs(args, gpu_check.DETERMINISM_EXTRA_CONFIGS)
+    assert configs[:-1] == gpu_check.default_configs(quick=True)
+    assert osp.isfile(configs[-1]) and 'dino_vit' in configs[-1]
+    named = gpu_check.parse_args(['--device', 'cpu', '--configs', *_configs(*GPU_CHECK_CONFIGS)])
+    assert gpu_check._check_configs(named, gpu_check.DETERMINISM_EXTRA_CONFIGS) == \
+        gpu_check._configs(named, quick=True)
+
+
 def test_gpu_check_runs_each_kind_of_method_in_each_precision_on_the_cpu(tmp_path,
                                                                          subprocess_env):
     """`gpu_check.py --device cpu --quick --configs ...`: the same code as on a

@@ -2,20 +2,27 @@
 
 mmengine's ``deterministic=True`` calls ``torch.use_deterministic_algorithms(True)``,
 under which a CUDA op without a deterministic kernel raises in the middle of
-the first backward. For ours:
+the first backward, and (torch before 2.9 or so, CUDA >= 10.2) every cuBLAS
+matmul raises unless ``CUBLAS_WORKSPACE_CONFIG`` fixes the workspace. For ours:
 
-* ``adaptive_avg_pool2d`` (mmpretrain's MoCo v2 / non-linear necks with
-  ``with_avg_pool=True``: MoCo v2, SimCLR, BYOL, LooC, NNCLR, DiLo) has an
-  exact deterministic equivalent at output size 1, the mean over the map:
-  the pools are swapped for :class:`GlobalAvgPool2d` (no parameters, no
-  state: checkpoints are unchanged).
-* torchvision's ``roi_align`` backward (MaskCo's region features; atomic
-  adds) and the bicubic interpolation of a ViT's position embedding
-  (``upsample_bicubic2d`` backward; DINO's local crops) have none: the run
-  is refused before the first step with a message that names the op.
+* cuBLAS: the hook sets ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (torch's
+  documented value) before the run's first matmul, unless it is set already.
+* ``AdaptiveAvgPool2d(1)`` (mmpretrain's necks with ``with_avg_pool``, the
+  ResNets' pool) is a mean in ATen at output size 1 (the composite
+  ``adaptive_avg_pool2d`` calls ``mean`` on every device but XPU), whose
+  backward is an expand: nothing to do. An adaptive pool of another output
+  size has no deterministic CUDA backward and is refused.
+* torchvision's ``roi_align`` (MaskCo's region features) switches by itself,
+  under deterministic algorithms on CUDA, to its pure-PyTorch version, whose
+  backward is deterministic: nothing to do.
+* The bicubic interpolation of a ViT's position embedding
+  (``upsample_bicubic2d`` backward; DINO's local crops) has no deterministic
+  CUDA kernel: the run is refused before the first step with a message that
+  names the op (the model's own ``nondeterministic_cuda_ops()``).
 
 On the CPU every one of these ops is deterministic, and nothing is refused.
 """
+import os
 from typing import List
 
 import torch
@@ -27,41 +34,33 @@ from mmssl_ext.registry import HOOKS
 
 from .model_gradient import unwrapped_model
 
-
-class GlobalAvgPool2d(nn.Module):
-    """``nn.AdaptiveAvgPool2d(1)`` as a mean: the same values and gradients,
-    with a deterministic backward on CUDA (an expand, no atomic adds)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(-2, -1), keepdim=True)
+# torch's documented values (either makes cuBLAS deterministic).
+CUBLAS_DETERMINISTIC_WORKSPACES = (':4096:8', ':16:8')
 
 
-def _is_global_pool(module: nn.Module) -> bool:
-    size = getattr(module, 'output_size', None)
-    return isinstance(module, nn.AdaptiveAvgPool2d) and size in (1, (1, 1), [1, 1])
-
-
-def use_deterministic_pooling(model: nn.Module) -> int:
-    """Swap every ``AdaptiveAvgPool2d`` to 1 x 1 for :class:`GlobalAvgPool2d`,
-    in place; returns how many were swapped."""
-    swapped = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if _is_global_pool(child):
-                setattr(parent, name, GlobalAvgPool2d())
-                swapped += 1
-    return swapped
+def use_deterministic_cublas() -> str:
+    """Set ``CUBLAS_WORKSPACE_CONFIG`` to ``:4096:8`` when unset, and return
+    its value; refuse a value cuBLAS is not deterministic with. Takes effect
+    only when called before the process's first cuBLAS call (torch reads the
+    workspace size once)."""
+    value = os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', CUBLAS_DETERMINISTIC_WORKSPACES[0])
+    if value not in CUBLAS_DETERMINISTIC_WORKSPACES:
+        raise RuntimeError(
+            f'randomness.deterministic=True, but CUBLAS_WORKSPACE_CONFIG={value!r}: cuBLAS is '
+            f'deterministic only with {" or ".join(CUBLAS_DETERMINISTIC_WORKSPACES)}; unset it '
+            'or set one of these')
+    return value
 
 
 def nondeterministic_cuda_ops(model: nn.Module) -> List[str]:
     """The ops of ``model``'s training step that have no deterministic CUDA
-    backward (after :func:`use_deterministic_pooling`), each with where it
-    comes from. Read from the model's own ``nondeterministic_cuda_ops()``
-    when it has one, plus any adaptive pool left of another output size."""
+    backward, each with where it comes from: the model's own
+    ``nondeterministic_cuda_ops()`` when it has one, plus every adaptive pool
+    of an output size other than 1 (at 1 ATen computes a mean)."""
     ops = list(getattr(model, 'nondeterministic_cuda_ops', lambda: [])())
     for name, module in model.named_modules():
         if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d)) and \
-                not _is_global_pool(module):
+                module.output_size not in (1, (1, ), (1, 1), [1], [1, 1]):
             ops.append(f'adaptive_avg_pool backward ({name}, output size '
                        f'{module.output_size})')
     return ops
@@ -70,23 +69,26 @@ def nondeterministic_cuda_ops(model: nn.Module) -> List[str]:
 @HOOKS.register_module()
 class DeterministicCUDAHook(Hook):
     """With deterministic algorithms on (``randomness.deterministic=True``)
-    and the model on a GPU: swap the global pools for their deterministic
-    equivalent and refuse, before the first step, a model with an op that
-    has none (``nondeterministic_cuda_ops``). Does nothing otherwise."""
+    and the model on a GPU: fix cuBLAS's workspace (:func:`use_deterministic_cublas`)
+    and refuse, before the run's first step, a model with an op that has no
+    deterministic CUDA backward (:func:`nondeterministic_cuda_ops`). Does
+    nothing otherwise."""
 
     priority = 'VERY_HIGH'
 
-    def before_train(self, runner) -> None:
+    def before_run(self, runner) -> None:
         if not torch.are_deterministic_algorithms_enabled():
             return
         model = unwrapped_model(runner)
-        swapped = use_deterministic_pooling(model)
-        if swapped:
-            print_log(f'DeterministicCUDAHook: {swapped} adaptive average pools to 1x1 now '
-                      'compute a mean (same values, a deterministic backward on CUDA).',
+        if not any(p.is_cuda for p in model.parameters()):
+            return
+        had_workspace = 'CUBLAS_WORKSPACE_CONFIG' in os.environ
+        workspace = use_deterministic_cublas()
+        if not had_workspace:
+            print_log(f'DeterministicCUDAHook: CUBLAS_WORKSPACE_CONFIG={workspace} (cuBLAS '
+                      'deterministic, as torch requires under deterministic algorithms).',
                       logger='current')
-        on_cuda = any(p.is_cuda for p in model.parameters())
-        ops = nondeterministic_cuda_ops(model) if on_cuda else []
+        ops = nondeterministic_cuda_ops(model)
         if ops and not torch.is_deterministic_algorithms_warn_only_enabled():
             raise RuntimeError(
                 f'randomness.deterministic=True, but {type(model).__name__} uses ops without '

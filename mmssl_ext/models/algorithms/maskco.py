@@ -9,6 +9,7 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmssl_ext.models.utils import EmbeddingQueue, MomentumEMA, region_features
+from mmssl_ext.models.utils.region_pooling import roi_align_nondeterministic_on_cuda
 from mmssl_ext.registry import MODELS
 
 
@@ -57,9 +58,10 @@ class MaskCo(BaseSelfSupervisor):
 
     @staticmethod
     def nondeterministic_cuda_ops() -> List[str]:
-        """For ``DeterministicCUDAHook``: what has no deterministic CUDA backward."""
-        return ['torchvision.ops.roi_align backward (the region features of the boxes: '
-                'atomic adds)']
+        """For ``DeterministicCUDAHook``: what has no deterministic CUDA backward
+        here (nothing where torchvision can compile its deterministic RoIAlign)."""
+        reason = roi_align_nondeterministic_on_cuda()
+        return [reason] if reason else []
 
     # Arguments of older releases, and where they went (check_config says so).
     renamed_arguments = {'temperature': "loss=dict(type='QueueInfoNCELoss', temperature=...)"}

@@ -51,6 +51,26 @@ def region_features(features: torch.Tensor, boxes: torch.Tensor, stride: int,
     return pooled.mean(dim=(2, 3)).view(b, n, -1)
 
 
+def roi_align_nondeterministic_on_cuda() -> Optional[str]:
+    """Why ``region_features``' backward would not be deterministic on CUDA in
+    this environment, or None when it is.
+
+    Under deterministic algorithms on CUDA, torchvision runs ``roi_align`` as
+    its pure-PyTorch version compiled by ``torch.compile`` (a deterministic
+    backward) wherever ``torch.compile`` can target CUDA, i.e. triton is
+    installed (torchvision's own test, ``is_compile_supported``); elsewhere it
+    runs its CUDA kernel, whose backward adds with atomics.
+    """
+    try:
+        from torch._dynamo.utils import is_compile_supported
+        if is_compile_supported('cuda'):
+            return None
+    except Exception:  # noqa: BLE001 (no dynamo, no triton: the CUDA kernel it is)
+        pass
+    return ('torchvision.ops.roi_align backward (atomic adds: torch.compile has no triton '
+            'here, so torchvision cannot use its deterministic version)')
+
+
 def sample_present_ids(cell_ids: torch.Tensor, num_samples: int,
                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Draw ids, uniformly and with replacement, among the ids present in each view.
