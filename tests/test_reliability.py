@@ -1150,46 +1150,197 @@ def _cpu_amp_wrapper(model, monkeypatch):
     return wrapper
 
 
-def test_amp_overflow_restores_the_buffers_and_is_not_counted(monkeypatch):
-    """An fp16-style overflow (infinite scaled gradients, finite loss): the
-    GradScaler skips the step without calling the optimizer (the guard's
-    pre-hook never runs) and halves the scale. The guard sees the scale drop:
-    the buffers written by the forward (BN statistics here) are put back, the
-    overflow is counted as the scaler's (``overflow_steps``), not as a fault.
-    A finite step afterwards reaches the guard unscaled and is taken."""
-    from types import SimpleNamespace
+class _TinyGuarded:
+    """A BN + linear model trained by ``wrapper`` under a ``NonFiniteGuardHook``,
+    iteration by iteration as the Runner calls the hook; ``seen`` holds the
+    largest gradient each time the optimizer really steps."""
 
-    from mmengine.logging import MessageHub
+    def __init__(self, wrapper_of, name, **guard_options):
+        from types import SimpleNamespace
 
-    from mmssl_ext.engine.hooks import NonFiniteGuardHook
-    model = torch.nn.Sequential(torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
-    wrapper = _cpu_amp_wrapper(model, monkeypatch)
-    runner = SimpleNamespace(model=model, optim_wrapper=wrapper, iter=0, work_dir='.',
-                             message_hub=MessageHub.get_instance('amp-overflow'))
-    guard = NonFiniteGuardHook(max_skipped=0)  # a fault counted would stop the run
-    guard.before_train(runner)
-    seen = []
-    wrapper.optimizer.register_step_pre_hook(
-        lambda optimizer, args, kwargs: seen.append(
-            [p.grad.abs().max().item() for p in model.parameters()]))
+        from mmengine.logging import MessageHub
 
-    def step(x, factor=1.0):
-        guard.before_train_iter(runner, runner.iter)
-        with wrapper.optim_context(model):
-            loss = model(x).float().pow(2).sum() * factor
+        from mmssl_ext.engine.hooks import NonFiniteGuardHook
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+        self.wrapper = wrapper_of(self.model)
+        self.runner = SimpleNamespace(model=self.model, optim_wrapper=self.wrapper, iter=0,
+                                      work_dir='.', message_hub=MessageHub.get_instance(name))
+        self.guard = NonFiniteGuardHook(save_checkpoint=False, **guard_options)
+        self.guard.before_train(self.runner)
+        self.seen = []
+        optimizer = getattr(self.wrapper.optimizer, 'register_step_pre_hook', None)
+        if optimizer is not None:
+            optimizer(lambda opt, args, kwargs: self.seen.append(  # None: the step dropped
+                max((p.grad.abs().max().item() for p in self.model.parameters()
+                     if p.grad is not None), default=None)))
+
+    def step(self, x, factor=1.0):
+        runner, wrapper = self.runner, self.wrapper
+        self.guard.before_train_iter(runner, runner.iter)
+        with wrapper.optim_context(self.model):
+            loss = self.model(x).float().pow(2).sum() * factor
         wrapper.update_params(loss)
-        guard.after_train_iter(runner, runner.iter, outputs={'loss': loss.detach()})
+        self.guard.after_train_iter(runner, runner.iter, outputs={'loss': loss.detach()})
         runner.iter += 1
 
+
+def _static_scale_amp_wrapper(monkeypatch):
+    def build(model):
+        wrapper = _cpu_amp_wrapper(model, monkeypatch)
+        wrapper.loss_scaler = torch.amp.GradScaler('cpu', init_scale=512.)
+        wrapper._scale_update_param = 512.  # what AmpOptimWrapper(loss_scale=512.) keeps
+        return wrapper
+    return build
+
+
+@pytest.mark.parametrize('scale', ['dynamic', 'static'])
+def test_amp_overflow_restores_the_buffers_and_is_not_counted(monkeypatch, scale):
+    """An fp16-style overflow (infinite scaled gradients, finite loss): the
+    GradScaler skips the step without calling the optimizer (the guard's
+    pre-hook never runs); a dynamic scaler halves its scale, a static one
+    (``loss_scale=512.``) keeps it. Either way the guard sees the step was
+    skipped: the buffers written by the forward (BN statistics here) are put
+    back, the overflow is counted as the scaler's (``overflow_steps``), not as
+    a fault. A finite step afterwards reaches the guard unscaled and is taken."""
+    build = (lambda model: _cpu_amp_wrapper(model, monkeypatch)) if scale == 'dynamic' else \
+        _static_scale_amp_wrapper(monkeypatch)
+    tiny = _TinyGuarded(build, f'amp-overflow-{scale}', max_skipped=0)  # a fault would stop
+    model, wrapper, guard = tiny.model, tiny.wrapper, tiny.guard
     weight, statistics = model[1].weight.detach().clone(), model[0].running_mean.clone()
-    step(torch.randn(2, 4) + 5, factor=1e34)  # finite loss, x 2**16: inf gradients
-    assert seen == [] and wrapper.loss_scaler.get_scale() == 2.0**15
+    first = wrapper.loss_scaler.get_scale()
+    # A finite loss whose scaled gradients are inf at either scale.
+    tiny.step(torch.randn(2, 4), factor=1e34 * 2.0**16 / first)
+    assert tiny.seen == []
+    assert wrapper.loss_scaler.get_scale() == (first / 2 if scale == 'dynamic' else first)
     assert guard.skipped == 0 and guard.overflow_steps == 1
     assert torch.equal(model[1].weight, weight)
     assert torch.equal(model[0].running_mean, statistics)  # what the forward wrote: undone
-    step(torch.randn(2, 4))
-    assert len(seen) == 1 and max(seen[0]) < 1e3  # unscaled
+    tiny.step(torch.randn(2, 4))
+    assert len(tiny.seen) == 1 and tiny.seen[0] < 1e3  # unscaled
     assert guard.skipped == 0 and not torch.equal(model[1].weight, weight)
+
+
+def test_overflows_at_every_scale_are_counted_from_the_streak_on(monkeypatch):
+    """NaN gradients from a finite loss (sqrt at 0): the scaler skips every
+    step and the scale decays for ever. From the max_overflow_streak-th skip
+    in a row each one is a fault, and the budget ends the run."""
+    tiny = _TinyGuarded(lambda model: _cpu_amp_wrapper(model, monkeypatch), 'amp-streak',
+                        max_skipped=1, max_overflow_streak=3)
+    x = torch.zeros(2, 4)
+    nan_gradients = dict(factor=0.0)  # d/dw sqrt(0 * ...) is NaN; the loss 0 is finite
+
+    def sqrt_step():
+        runner, wrapper, model = tiny.runner, tiny.wrapper, tiny.model
+        tiny.guard.before_train_iter(runner, runner.iter)
+        with wrapper.optim_context(model):
+            loss = (model(x).float().pow(2).sum() * nan_gradients['factor']).sqrt() + 1
+        wrapper.update_params(loss)
+        tiny.guard.after_train_iter(runner, runner.iter, outputs={'loss': loss.detach()})
+        runner.iter += 1
+
+    sqrt_step()
+    sqrt_step()
+    assert tiny.guard.overflow_steps == 2 and tiny.guard.skipped == 0
+    sqrt_step()  # the third in a row: a fault (1 of at most 1)
+    assert tiny.guard.skipped == 1
+    with pytest.raises(RuntimeError, match=r'finite loss terms, but 4 steps in a row skipped '
+                       r'by the loss scaler'):
+        sqrt_step()
+    assert tiny.seen == []
+
+
+def test_a_nan_first_micro_batch_is_undone_at_the_end_of_its_window():
+    """Gradient accumulation over 2 micro-batches, no AMP: NaN in the first
+    one writes NaN BN statistics; the step at the window's end is dropped and
+    the buffers go back to where the window started."""
+    from mmengine.optim import OptimWrapper
+    tiny = _TinyGuarded(lambda model: OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
+                                                   accumulative_counts=2),
+                        'accumulation-nan', max_skipped=1)
+    model, guard = tiny.model, tiny.guard
+    tiny.step(torch.randn(2, 4))
+    tiny.step(torch.randn(2, 4))
+    statistics, weight = model[0].running_mean.clone(), model[1].weight.detach().clone()
+    tiny.step(torch.full((2, 4), float('nan')))
+    assert guard.skipped == 0  # not counted before the window's step
+    tiny.step(torch.randn(2, 4))
+    assert guard.skipped == 1
+    assert torch.equal(model[0].running_mean, statistics)  # finite: the window's start
+    assert torch.equal(model[1].weight, weight)
+    tiny.step(torch.randn(2, 4))
+    tiny.step(torch.randn(2, 4))
+    assert [g is not None for g in tiny.seen] == [True, False, True]
+    assert not torch.equal(model[1].weight, weight)
+
+
+def test_an_optimizer_without_pre_hooks_still_gets_its_buffers_back():
+    """DeepSpeed's engine steps an optimizer that takes no pre-hook: its own
+    fp16 overflow handling decides the step. A non-finite loss term then
+    restores the buffers and counts as a fault, and the message says the
+    gradients were not checked."""
+    from mmengine.optim import OptimWrapper
+
+    class NoPreHooks:  # the optimizer as the guard sees DeepSpeed's
+        def __init__(self, optimizer):
+            self.optimizer, self.param_groups = optimizer, optimizer.param_groups
+
+        def step(self):
+            self.optimizer.step()
+
+        def zero_grad(self, set_to_none=True):
+            self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def build(model):
+        wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+        wrapper.optimizer = NoPreHooks(wrapper.optimizer)
+        return wrapper
+
+    tiny = _TinyGuarded(build, 'no-pre-hooks', max_skipped=0)
+    tiny.step(torch.randn(2, 4))
+    statistics = tiny.model[0].running_mean.clone()
+    with pytest.raises(RuntimeError, match='the gradients were not checked'):
+        tiny.step(torch.full((2, 4), float('nan')))
+    assert torch.equal(tiny.model[0].running_mean, statistics)
+
+
+def _guard_worker(rank, world_size, init_file, result_dir):
+    """One of 2 gloo processes: DDP, AMP (CPU GradScaler); a NaN batch on
+    rank 0 only, at the second step."""
+    from types import SimpleNamespace
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world_size)
+    tiny = _TinyGuarded(lambda model: _cpu_amp_wrapper(model, SimpleNamespace(setattr=setattr)),
+                        f'guard-rank{rank}', max_skipped=0)
+    tiny.runner.model = DistributedDataParallel(tiny.model)
+    tiny.model = tiny.runner.model
+    outcome = 'went on'
+    try:
+        tiny.step(torch.randn(2, 4))
+        bad = torch.full((2, 4), float('nan')) if rank == 0 else torch.randn(2, 4)
+        tiny.step(bad)
+    except RuntimeError as err:
+        outcome = str(err).splitlines()[0]
+    with open(osp.join(result_dir, f'rank{rank}.txt'), 'w') as f:
+        f.write(outcome)
+    dist.destroy_process_group()
+
+
+def test_every_process_counts_a_fault_that_one_process_saw(tmp_path):
+    """DDP + AMP on 2 gloo processes, a NaN batch on rank 0 only: the scaler
+    skips the step on both (the gradients are all-reduced), and both count
+    the fault (the non-finite-terms flag is all-reduced): with max_skipped=0
+    both stop, rank 1 saying the fault came from another process. Deciding
+    per process, rank 1 would go on alone into its next collective."""
+    import torch.multiprocessing as mp
+    mp.spawn(_guard_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    outcomes = [open(tmp_path / f'rank{r}.txt').read() for r in range(2)]
+    assert 'non-finite loss terms' in outcomes[0] and 'stopping' in outcomes[0], outcomes
+    assert 'the fault came from another process' in outcomes[1], outcomes
+    assert 'stopping' in outcomes[1], outcomes
 
 
 def test_a_nan_step_under_amp_keeps_no_nan_in_the_queue(monkeypatch, synthetic_root):

@@ -47,6 +47,8 @@ def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 _SCALER_SKIPPED = 'the AMP loss scaler skipped the step (gradients not seen)'
+_UNCHECKED = ('the gradients were not checked (the optimizer takes no pre-hook; its own '
+              'overflow handling decided the step)')
 
 
 @HOOKS.register_module()
@@ -76,16 +78,31 @@ class NonFiniteGuardHook(Hook):
     ``--resume`` picks) and stops the run with an error.
 
     With AMP (``AmpOptimWrapper``) the loss scaler finds infinite gradients
-    first and skips ``optimizer.step()``, so the pre-hook never sees them.
-    The hook reads the scale after each iteration instead: when it dropped
-    (a dynamic scaler backs off on every skipped step), or when a loss term
-    is not finite, the scaler skipped the step, and the buffers are put back
-    as for a dropped step. A step with non-finite loss terms counts against
-    ``max_skipped`` as any fault does: a lower scale cannot fix a forward
-    pass that overflows. A gradient overflow with finite loss terms is the
-    scaler's routine (a dynamic scaler provokes one every ``growth_interval``
-    steps by doubling the scale) and is logged but not counted: counting it
-    would end healthy fp16 runs after ``max_skipped`` scale probes.
+    first and skips ``optimizer.step()``, so the pre-hook never sees them. The
+    hook tells a skipped step by its absence: at an update boundary of the
+    wrapper (``should_update()``) the pre-hook did not run. Whatever the loss
+    scale does (a static scale never drops), the buffers are then put back as
+    for a dropped step. It counts against ``max_skipped`` as any fault does
+    when a loss term of the accumulation window was not finite on any
+    process (a lower scale cannot fix a forward pass that overflows), or when
+    it is the ``max_overflow_streak``-th skipped step in a row (gradients
+    that overflow at every scale, e.g. NaN from a finite loss). An isolated
+    gradient overflow with finite loss terms is the scaler's routine (a
+    dynamic scaler provokes one every ``growth_interval`` steps by doubling
+    the scale) and is logged but not counted: counting it would end healthy
+    fp16 runs after ``max_skipped`` scale probes.
+
+    With gradient accumulation the buffers are copied at the start of each
+    accumulation window, and a dropped step restores them to that point (a
+    faulty first micro-batch has written to them before the step that fails).
+    An optimizer that takes no pre-hook (DeepSpeed's engine: its own fp16
+    overflow handling decides the step) cannot be checked: a non-finite loss
+    term on any process then restores the buffers and counts as a fault.
+
+    Every decision is the same on every process: the pre-hook's flag is
+    all-reduced, a scaler skips on the all-reduced gradients, and the "non-
+    finite loss term" flag is all-reduced whenever it decides (a collective
+    only on skipped steps, or each step for an optimizer without pre-hook).
 
     Args:
         max_skipped (int): dropped steps tolerated over the run; the next one
@@ -97,43 +114,52 @@ class NonFiniteGuardHook(Hook):
             Defaults to True.
         restore_buffers (bool): undo what a dropped step's forward pass wrote
             to the model's buffers. Defaults to True.
+        max_overflow_streak (int): the loss scaler's skipped steps in a row
+            from which each is counted as a fault (24: a dynamic scale
+            divided by 2**24, far below what any healthy fp16 run needs).
+            Defaults to 24.
     """
 
     priority = 'ABOVE_NORMAL'
     _COUNT_KEY = 'non_finite_skipped_steps'
 
     def __init__(self, max_skipped: int = 10, action: str = 'skip',
-                 save_checkpoint: bool = True, restore_buffers: bool = True) -> None:
+                 save_checkpoint: bool = True, restore_buffers: bool = True,
+                 max_overflow_streak: int = 24) -> None:
         if action not in ('skip', 'stop'):
             raise ValueError(f"NonFiniteGuardHook: action must be 'skip' or 'stop', got "
                              f'{action!r}')
         if max_skipped < 0:
             raise ValueError(f'NonFiniteGuardHook: max_skipped must be >= 0, got {max_skipped}')
+        if max_overflow_streak < 1:
+            raise ValueError('NonFiniteGuardHook: max_overflow_streak must be >= 1, got '
+                             f'{max_overflow_streak}')
         self.max_skipped = max_skipped
         self.action = action
         self.save_checkpoint = save_checkpoint
         self.restore_buffers = restore_buffers
+        self.max_overflow_streak = max_overflow_streak
         self._buffer_copies: List[tuple] = []
         self.skipped = 0
         self._names: Dict[int, str] = {}
         self._handles: list = []
         self._bad_params: Optional[List[str]] = None
-        self._scalers: list = []
-        self._scales: List[float] = []
+        self._stepped = False  # a pre-hook ran in this iteration
+        self._window_terms: Dict[str, float] = {}  # of the accumulation window
+        self._copy_at_next_iter = True  # an accumulation window starts
         self.overflow_steps = 0
+        self._overflow_streak = 0
 
     # -- installation -------------------------------------------------------
     def before_train(self, runner) -> None:
         model = unwrapped_model(runner)
         self._names = {id(p): name for name, p in model.named_parameters()}
         self.skipped = int(runner.message_hub.get_info(self._COUNT_KEY, 0) or 0)
-        # DeepSpeed's optimizer takes no pre-hook: it has its own overflow
-        # handling, and there is no step of ours to drop (a warning says so).
+        # DeepSpeed's optimizer takes no pre-hook (a warning says so): its own
+        # overflow handling decides the step; after_train_iter still restores
+        # the buffers and counts a fault on non-finite loss terms.
         self._handles = register_step_pre_hooks(runner, self._check, 'NonFiniteGuard')
-        # After load_or_resume: a resumed scaler starts from its saved scale.
-        self._scalers = [w.loss_scaler for w in optim_wrappers(runner)
-                         if getattr(w, 'loss_scaler', None) is not None]
-        self._scales = [scaler.get_scale() for scaler in self._scalers]
+        self._copy_at_next_iter = True
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if not self.restore_buffers:
@@ -143,7 +169,7 @@ class NonFiniteGuardHook(Hook):
         if [id(b) for b, _ in self._buffer_copies] != [id(b) for b in buffers] or any(
                 b.shape != c.shape for b, c in self._buffer_copies):
             self._buffer_copies = [(b, b.detach().clone()) for b in buffers]
-        else:  # the same buffers as last time: refresh the copies in place
+        elif self._copy_at_next_iter:  # the same buffers: refresh the copies in place
             for buffer, copy in self._buffer_copies:
                 copy.copy_(buffer.detach())
 
@@ -153,6 +179,7 @@ class NonFiniteGuardHook(Hook):
         self._handles.clear()
 
     def _check(self, optimizer, args, kwargs) -> None:
+        self._stepped = True
         params = [p for group in optimizer.param_groups for p in group['params']
                   if p.grad is not None]
         if not params:
@@ -178,35 +205,58 @@ class NonFiniteGuardHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         terms = _non_finite_terms(outputs or {})
         iteration = runner.iter + 1
-        scale_drops = self._scale_drops()
-        if self._bad_params is None and (scale_drops or (terms and self._scalers)):
+        self._window_terms.update(terms)
+        stepped, self._stepped = self._stepped, False
+        self._copy_at_next_iter = _at_update_boundary(runner)
+        if not self._copy_at_next_iter:
+            if terms:  # the accumulated gradients are checked at the window's end
+                print_log(f'NonFiniteGuard: iteration {iteration}: non-finite loss terms '
+                          f'{terms} within an accumulation window; its step is checked at '
+                          'the window\'s end.', logger='current', level=30)
+            return
+        window_terms, self._window_terms = self._window_terms, {}
+        if self._bad_params is None and self._handles and not stepped:
+            # The pre-hook did not run at an update boundary: a loss scaler
+            # skipped optimizer.step() (inf/NaN in the scaled gradients).
             self._restore_buffers()
-            if not terms:
+            self._overflow_streak += 1
+            if not _on_any_process(bool(window_terms)) and \
+                    self._overflow_streak < self.max_overflow_streak:
                 self.overflow_steps += 1
                 print_log(f'NonFiniteGuard: iteration {iteration}: the AMP loss scaler '
-                          f'skipped the step (gradient overflow; scale {scale_drops[0][0]:g} '
-                          f'-> {scale_drops[0][1]:g}); buffers restored, not counted as a '
-                          'fault.', logger='current', level=20)
+                          f'skipped the step (gradient overflow; {self._scales_now(runner)}); '
+                          'buffers restored, not counted as a fault.', logger='current',
+                          level=20)
                 return
             self._bad_params = [_SCALER_SKIPPED]
+        elif self._bad_params is None and not self._handles and \
+                _on_any_process(bool(window_terms)):
+            self._bad_params = [_UNCHECKED]
+        elif stepped:
+            self._overflow_streak = 0
         if self._bad_params is None:
             if terms:
-                checked = 'finite' if self._handles else 'unchecked'
                 print_log(f'NonFiniteGuard: iteration {iteration}: non-finite logged '
-                          f'values {terms} with {checked} gradients; the step was taken.',
+                          f'values {terms} with finite gradients; the step was taken.',
                           logger='current', level=30)
             return
+        terms = window_terms
         bad, self._bad_params = self._bad_params, None
         self._restore_buffers()
         self.skipped += 1
         runner.message_hub.update_info(self._COUNT_KEY, self.skipped)
         listed = (', '.join(bad[:5]) + (f' and {len(bad) - 5} more' if len(bad) > 5 else '')
                   if bad else '(none on this process)')
-        cause = (f'non-finite loss terms {terms}' if terms else
-                 'finite loss terms on this process (the fault came from another process)')
+        if terms:
+            cause = f'non-finite loss terms {terms}'
+        elif bad == [_SCALER_SKIPPED] and self._overflow_streak >= self.max_overflow_streak:
+            cause = (f'finite loss terms, but {self._overflow_streak} steps in a row skipped '
+                     f'by the loss scaler ({self._scales_now(runner)})')
+        else:
+            cause = 'finite loss terms on this process (the fault came from another process)'
         report = (f'iteration {iteration}: {cause}; non-finite gradients in {listed}')
-        if bad == [_SCALER_SKIPPED]:
-            report = f'iteration {iteration}: {cause}; {_SCALER_SKIPPED}'
+        if bad in ([_SCALER_SKIPPED], [_UNCHECKED]):
+            report = f'iteration {iteration}: {cause}; {bad[0]}'
 
         if self.action == 'skip' and self.skipped <= self.max_skipped:
             print_log(f'NonFiniteGuard: {report}: step skipped ({self.skipped} of at most '
@@ -232,15 +282,31 @@ class NonFiniteGuardHook(Hook):
             for buffer, copy in self._buffer_copies:
                 buffer.copy_(copy)
 
-    def _scale_drops(self) -> List[tuple]:
-        """(before, after) of each loss scaler whose scale dropped this iteration."""
-        drops = []
-        for index, scaler in enumerate(self._scalers):
-            scale = scaler.get_scale()  # one host sync per iteration, after the step
-            if scale < self._scales[index]:
-                drops.append((self._scales[index], scale))
-            self._scales[index] = scale
-        return drops
+    @staticmethod
+    def _scales_now(runner) -> str:
+        """The loss scales, for a message (a host sync: on skipped steps only)."""
+        scales = [w.loss_scaler.get_scale() for w in optim_wrappers(runner)
+                  if getattr(w, 'loss_scaler', None) is not None]
+        return 'scale now ' + ', '.join(f'{s:g}' for s in scales) if scales else 'no scaler'
+
+
+def _at_update_boundary(runner) -> bool:
+    """Whether this iteration ended an accumulation window (the wrappers'
+    ``should_update()``, read after ``update_params``); True for a wrapper
+    that does not say."""
+    flags = [w.should_update() for w in optim_wrappers(runner) if hasattr(w, 'should_update')]
+    return any(flags) if flags else True
+
+
+def _on_any_process(flag: bool) -> bool:
+    """``flag`` or-ed over the processes (every process must call it)."""
+    if not is_distributed():
+        return flag
+    value = torch.tensor([float(flag)])
+    if torch_dist.get_backend() == 'nccl':
+        value = value.cuda()
+    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MAX)
+    return bool(value[0] > 0)
 
 
 def _non_finite_terms(outputs: dict) -> Dict[str, float]:
