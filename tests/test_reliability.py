@@ -1062,6 +1062,20 @@ def test_a_short_last_batch_is_refused_for_models_that_gather_across_processes(c
                  world_size=2)
 
 
+@pytest.mark.parametrize('config, default', [
+    ('maskco/maskco_r18_1xb32-600i_synthetic.py', 65536),
+    ('looc/looc_r18_1xb32-600i_synthetic.py', 16384)])
+def test_a_queue_left_at_its_default_length_is_checked_too(config, default):
+    """A config that relies on the class's queue_len gets the queue's checks
+    (the short last batch would not fill the queue in whole batches)."""
+    from mmssl_ext.utils.config_check import ConfigError, check_config
+    cfg = config_with_options(osp.join(REPO_ROOT, 'configs', config), [
+        'train_dataloader.sampler.type=DefaultSampler', 'train_dataloader.drop_last=False'])
+    cfg.model.pop('queue_len')
+    with pytest.raises(ConfigError, match=rf'could not fill the model.queue_len={default} queue'):
+        check_config(cfg, world_size=2)
+
+
 class _GuardedSteps:
     """Training steps of ``model`` as the Runner takes them under a
     ``NonFiniteGuardHook``, with the data preprocessor's images turned to NaN

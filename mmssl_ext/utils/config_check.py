@@ -109,9 +109,24 @@ def _world_size() -> int:
     return 1
 
 
+def _queue_len(model: dict) -> Optional[int]:
+    """The model's ``queue_len``: the config's, else its class's default
+    (a config may rely on it), None for a model without a queue."""
+    queue_len = model.get('queue_len')
+    if isinstance(queue_len, int) or not model.get('type'):
+        return queue_len if isinstance(queue_len, int) else None
+    from mmssl_ext.registry import MODELS
+    cls = _resolve(MODELS, model['type'])
+    try:
+        default = inspect.signature(cls).parameters['queue_len'].default
+    except (KeyError, TypeError, ValueError):
+        return None
+    return default if isinstance(default, int) else None
+
+
 def _queue_errors(cfg: Config, world_size: int) -> List[str]:
     model, loader = cfg.get('model') or {}, cfg.get('train_dataloader') or {}
-    queue_len, batch = model.get('queue_len'), loader.get('batch_size')
+    queue_len, batch = _queue_len(model), loader.get('batch_size')
     if not isinstance(queue_len, int) or not isinstance(batch, int):
         return []
     errors = []
@@ -154,7 +169,7 @@ def _equal_batches_reason(model: dict) -> Optional[str]:
 
 def _equal_batch_errors(cfg: Config, world_size: int) -> List[str]:
     model, loader = cfg.get('model') or {}, cfg.get('train_dataloader') or {}
-    if world_size <= 1 or not model or isinstance(model.get('queue_len'), int):
+    if world_size <= 1 or not model or _queue_len(model) is not None:
         return []  # one process: a short last batch is harmless; queues: _queue_errors
     sampler = (loader.get('sampler') or {}).get('type', '')
     if 'Infinite' in str(sampler) or loader.get('drop_last', False):
