@@ -110,9 +110,23 @@ if [[ -n "${MMSSL_INSTALL_PLAN:-}" ]]; then
     if [[ "$MMCV_OPS" == 0 ]]; then say "plan: mmcv-lite 2.1.0 (no compiled ops)"
     elif [[ "$WANT_CUDA" == 1 ]]; then say "plan: mmcv 2.1.0 with CUDA $TORCH_CUDA kernels for sm $ARCH_LIST, cached in $MMCV_CACHE"
     else say "plan: mmcv 2.1.0 with CPU kernels, cached in $MMCV_CACHE"; fi
+    [[ "$MMCV_OPS" == 0 ]] || say "plan: built with ${MMCV_BUILD_ENV[*]}"
     exit 0
 fi
 mkdir -p "$MMCV_CACHE"
+# Whether the installed mmcv is the one wanted: 2.1.0 with ops, and with
+# WANT_CUDA=1 CUDA kernels of torch's CUDA major version. mmcv reports the
+# CUDA of the nvcc that compiled it, whose minor version may differ from
+# torch's (torch's extension builder allows that, and so do we).
+MMCV_MATCHES='
+import os, mmcv, mmcv.ops, torch
+assert mmcv.__version__ == "2.1.0", f"mmcv {mmcv.__version__}"
+compiled, wanted = mmcv.ops.get_compiling_cuda_version(), torch.version.cuda or ""
+if os.environ["WANT_CUDA"] == "1":
+    assert compiled.split(".")[0] == wanted.split(".")[0], (
+        f"mmcv ops compiled for CUDA {compiled!r}, torch has CUDA {wanted}")
+'
+mmcv_matches() { WANT_CUDA=$WANT_CUDA "$VENV_PY" -c "$MMCV_MATCHES" "$@"; }
 if [[ "$MMCV_OPS" == 0 ]]; then
     # mmcv-lite: OpenMMLab's build of mmcv without its compiled ops (a pure
     # Python wheel, the same `mmcv` package). Both own the files of mmcv/, so
@@ -120,10 +134,15 @@ if [[ "$MMCV_OPS" == 0 ]]; then
     say "step 3/5: mmcv-lite 2.1.0 (MMSSL_MMCV_OPS=0: mmcv without compiled ops, pretraining only)"
     "${PIP[@]}" uninstall -q -y mmcv mmcv-lite >/dev/null 2>&1 || true
     pip_install -q mmcv-lite==2.1.0
-elif ! WANT_CUDA=$WANT_CUDA "$VENV/bin/python" -c 'import mmcv, mmcv.ops, os; assert mmcv.__version__ == "2.1.0"; assert os.environ["WANT_CUDA"] == "0" or mmcv.ops.get_compiling_cuda_version() != "not available"' 2>/dev/null; then
+elif ! mmcv_matches 2>/dev/null; then
     say "step 3/5: mmcv 2.1.0 with ops (built from source once, then from $WHEEL_CACHE)"
+    WHEEL_DIR=$MMCV_CACHE
     if ! ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
         say "  compiling mmcv 2.1.0 (about 6 minutes on 2 cores; cached afterwards)"
+        # Built aside, and cached only once installed and checked: a wrong
+        # build must not reach machines that share the cache.
+        WHEEL_DIR=$(mktemp -d "$WHEEL_CACHE/.mmcv-build.XXXXXX")
+        trap 'rm -rf "$WHEEL_DIR"' EXIT  # a failed build or check leaves nothing behind
         # -g0: no debug information. Python's own CFLAGS carry -g, and on torch's
         # template-heavy headers it is most of the work: on 2 cores the build
         # took 6m13s with -g0 against about 11 minutes with -g (2026-12-06),
@@ -131,10 +150,13 @@ elif ! WANT_CUDA=$WANT_CUDA "$VENV/bin/python" -c 'import mmcv, mmcv.ops, os; as
         # CFLAGS given to this script come after and win.
         env "${MMCV_BUILD_ENV[@]}" MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
             CFLAGS="-g0${CFLAGS:+ $CFLAGS}" \
-            "${PIP[@]}" wheel --no-build-isolation --no-deps mmcv==2.1.0 -w "$MMCV_CACHE"
+            "${PIP[@]}" wheel --no-build-isolation --no-deps mmcv==2.1.0 -w "$WHEEL_DIR"
     fi
+    WHEEL=$(ls "$WHEEL_DIR"/mmcv-2.1.0-*.whl | head -n1)
     "${PIP[@]}" uninstall -q -y mmcv mmcv-lite >/dev/null 2>&1 || true  # as above
-    pip_install -q "$(ls "$MMCV_CACHE"/mmcv-2.1.0-*.whl | head -n1)"
+    pip_install -q "$WHEEL"
+    mmcv_matches || die "the mmcv wheel $WHEEL does not match this torch (above)$([[ "$WHEEL_DIR" == "$MMCV_CACHE" ]] && echo "; remove it from the cache and run again" || echo "; it was not cached")"
+    [[ "$WHEEL_DIR" == "$MMCV_CACHE" ]] || mv "$WHEEL" "$MMCV_CACHE/"
 else
     say "step 3/5: mmcv 2.1.0 with ops: installed"
 fi
@@ -180,7 +202,7 @@ if os.environ['MMSSL_MMCV_OPS'] == '1':
     import torch
     compiled = mmcv.ops.get_compiling_cuda_version()
     if os.environ['WANT_CUDA'] == '1':  # a CPU-only build would fail on CUDA tensors in mmdet
-        assert compiled == torch.version.cuda, (
+        assert compiled.split('.')[0] == (torch.version.cuda or '').split('.')[0], (
             f'mmcv ops compiled for CUDA {compiled!r}, torch has CUDA {torch.version.cuda}')
     print('[install]   mmcv ops:', 'CPU only' if compiled == 'not available' else
           f'CUDA {compiled} kernels')
