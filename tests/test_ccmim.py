@@ -267,6 +267,17 @@ def test_mim_and_dist_train_run_ccmim(tmp_path, synthetic_root, subprocess_env):
     run_mim_and_dist_train(TINY, _options(synthetic_root, 2), tmp_path, subprocess_env)
 
 
+@pytest.mark.parametrize('strategy', ['random', 'blockwise'])
+def test_divisions_that_ignore_importance_do_not_compute_it(strategy, monkeypatch):
+    """The importance pass is a whole no-grad ViT forward: only the
+    importance-based divisions pay for it."""
+    model = _model(backbone=dict(strategy=strategy))
+    monkeypatch.setattr(model.backbone, 'importance', lambda images: pytest.fail(
+        f'{strategy} computed the importance'))
+    visible, masked = model.backbone.divide(_images())[:2]
+    assert visible.shape[0] == masked.shape[0] == 8
+
+
 @pytest.mark.parametrize('strategy', ['importance', 'importance_sampling'])
 def test_the_most_important_patches_land_in_the_masked_set_inside_the_loss(strategy):
     # Spied inside CCMIM.loss: the scores the backbone computed, the set the

@@ -92,3 +92,27 @@ def test_a_training_step_reads_no_tensor_on_the_host(config, synthetic_root):
         if (osp.basename(path), function) not in ALLOWED)
     assert not found, '\n'.join(f'{n}x {name} in {file}:{line} ({function})'
                                 for (file, function, line, name), n in found.items())
+
+
+def test_host_data_goes_to_a_gpu_from_pinned_memory_without_blocking(monkeypatch):
+    """host_to_device (DetCon's cells, MaskCo's boxes, block-wise masks): to
+    a GPU, pinned and non-blocking (a GPU is simulated: the calls are
+    recorded); on the CPU, a plain copy."""
+    import numpy as np
+
+    from mmssl_ext.models.utils import host_to_device
+    calls = []
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        calls.append(('to', args, kwargs))
+        return real_to(self, dtype=kwargs['dtype']) if kwargs.get('dtype') else self
+
+    monkeypatch.setattr(torch.Tensor, 'pin_memory', lambda self: calls.append('pin') or self)
+    monkeypatch.setattr(torch.Tensor, 'to', to)
+    out = host_to_device(np.arange(3, dtype=np.int32), 'cuda', dtype=torch.long)
+    assert calls == ['pin', ('to', ('cuda', ), dict(dtype=torch.long, non_blocking=True))]
+    assert out.dtype == torch.long
+    calls.clear()
+    host_to_device(torch.zeros(2), 'cpu')
+    assert calls == [('to', ('cpu', ), dict(dtype=None))]

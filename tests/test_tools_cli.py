@@ -56,6 +56,17 @@ def test_persistent_workers_only_with_workers():
     assert cfg.train_dataloader.persistent_workers is False
 
 
+def test_pinned_batches_are_copied_to_the_device_without_blocking():
+    pinned = {'train_dataloader.pin_memory': True}
+    cfg = merge_train_args(Config.fromfile(SMALL_CONFIG), _args(cfg_options=pinned))
+    assert cfg.data_preprocessor.non_blocking is True
+    cfg = merge_train_args(Config.fromfile(SMALL_CONFIG), _args(cfg_options=dict(
+        pinned, **{'data_preprocessor.non_blocking': False})))  # the config's word stands
+    assert cfg.data_preprocessor.non_blocking is False
+    cfg = merge_train_args(Config.fromfile(SMALL_CONFIG), _args(no_pin_memory=True))
+    assert 'non_blocking' not in cfg.data_preprocessor  # pageable memory: no gain
+
+
 def test_amp_on_cpu_is_refused_clearly(monkeypatch):
     import mmssl_ext.utils.cli as train_cfg
     monkeypatch.setattr(train_cfg, '_accelerator_available', lambda: False)

@@ -67,7 +67,8 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply tools/train.py's arguments to ``cfg`` (mmpretrain semantics).
 
     Order: work dir, AMP, resume, lr scaling, dataloader defaults, then
-    ``--cfg-options`` last so that it can override anything.
+    ``--cfg-options`` so that it can override anything, then the data
+    preprocessor's non-blocking copies where the train loader pins memory.
     """
     if getattr(args, 'no_validate', False):
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
@@ -102,7 +103,25 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
         _drop_persistent_workers_without_workers(cfg)
+    _set_non_blocking_copies(cfg)
     return cfg
+
+
+def _set_non_blocking_copies(cfg: Config) -> None:
+    """The data preprocessor's copy of each batch to the GPU without blocking
+    where the train loader pins its batches (unless the config says).
+
+    A blocking copy makes the host wait, every step, for all the work queued
+    on the GPU before it; from pinned memory the copy is queued on the stream,
+    before the kernels that read it.
+    """
+    loader = cfg.get('train_dataloader')
+    if not loader or not loader.get('pin_memory'):
+        return
+    for preprocessor in ((cfg.get('model') or {}).get('data_preprocessor'),
+                         cfg.get('data_preprocessor')):
+        if isinstance(preprocessor, dict):
+            preprocessor.setdefault('non_blocking', True)
 
 
 def _drop_persistent_workers_without_workers(cfg: Config) -> None:

@@ -7,18 +7,9 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmssl_ext.models.utils import CosineMomentumEMA, mask_pool, sample_present_ids
+from mmssl_ext.models.utils import CosineMomentumEMA, host_to_device, mask_pool, sample_present_ids
 from mmssl_ext.registry import MODELS
 from mmssl_ext.structures import majority_ids
-
-
-def _to_device(array, device) -> torch.Tensor:
-    """A host array as a long tensor on ``device``, copied from pinned memory
-    without blocking (the copy is ordered before the kernels that read it)."""
-    tensor = torch.as_tensor(array)
-    if torch.device(device).type == 'cuda':
-        return tensor.pin_memory().to(device, dtype=torch.long, non_blocking=True)
-    return tensor.to(device, dtype=torch.long)
 
 
 class _MaskPooling:
@@ -48,10 +39,11 @@ class _MaskPooling:
                     f'the pipeline gave {cells.shape[-1]} cells per view (DetConCells.'
                     f'feature_stride), the backbone a {grid[0]}x{grid[1]} feature map: set '
                     'feature_stride to the stride of the feature map pooled')
-            cells = _to_device(cells, device).flatten(0, 1)
+            cells = host_to_device(cells, device, dtype=torch.long).flatten(0, 1)
         else:
             view_ids = torch.stack([torch.as_tensor(ds.view_ids) for ds in data_samples], dim=1)
-            cells = majority_ids(_to_device(view_ids, device).flatten(0, 1), grid)
+            view_ids = host_to_device(view_ids, device, dtype=torch.long)
+            cells = majority_ids(view_ids.flatten(0, 1), grid)
         samples = sample_present_ids(cells, self.num_samples)
         return cells.view(2, b, -1), samples.view(2, b, -1)
 

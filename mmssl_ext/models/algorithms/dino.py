@@ -160,4 +160,5 @@ class DINO(BaseSelfSupervisor):
         student_out = self._forward_views(self.backbone, self.neck, inputs)
         temp = self.current_teacher_temp()
         loss, stats = self.criterion(student_out, teacher_out, temp)
-        return dict(loss=loss, **stats, teacher_temp=torch.tensor(temp, device=loss.device))
+        # A fill on the device: torch.tensor(temp, device=...) would copy from the host.
+        return dict(loss=loss, **stats, teacher_temp=loss.detach().new_full((), temp))

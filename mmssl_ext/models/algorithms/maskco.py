@@ -8,7 +8,7 @@ from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmssl_ext.models.utils import EmbeddingQueue, MomentumEMA, region_features
+from mmssl_ext.models.utils import EmbeddingQueue, MomentumEMA, host_to_device, region_features
 from mmssl_ext.models.utils.region_pooling import roi_align_nondeterministic_on_cuda
 from mmssl_ext.registry import MODELS
 
@@ -98,8 +98,8 @@ class MaskCo(BaseSelfSupervisor):
 
     @staticmethod
     def _stack(data_samples: List[DataSample], key: str, device) -> torch.Tensor:
-        return torch.stack([torch.as_tensor(getattr(ds, key), dtype=torch.float32)
-                            for ds in data_samples]).to(device)
+        return host_to_device(torch.stack([torch.as_tensor(getattr(ds, key), dtype=torch.float32)
+                                           for ds in data_samples]), device)
 
     @staticmethod
     def zero_masked_boxes(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

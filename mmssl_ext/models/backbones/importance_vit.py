@@ -96,7 +96,8 @@ class ImportanceMaskingViT(MAEViT):
         """The division of each image's patches (see :func:`divide_tokens`)."""
         b = images.shape[0]
         n = self.patch_resolution[0] * self.patch_resolution[1]
-        scores = None if self.strategy == 'random' else self.importance(images)
+        # Random and block-wise divisions do not read the importance: no pass for it.
+        scores = None if self.strategy in ('random', 'blockwise') else self.importance(images)
         return divide_tokens(n, b, self.mask_ratio, self.strategy, scores, self.temperature,
                              device=images.device)
 

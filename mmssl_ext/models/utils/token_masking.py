@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .device_copy import host_to_device
+
 STRATEGIES = ('random', 'blockwise', 'importance', 'importance_sampling', 'gumbel')
 
 
@@ -148,7 +150,7 @@ def divide_tokens(num_patches: int, batch: int, mask_ratio: float = 0.75,
         blocks = blockwise_mask(batch, grid, num_patches - num_keep, min_block,
                                 generator=generator)
         noise = torch.rand(shape, generator=generator) / 2
-        key = (blocks.float() + noise).to(device)
+        key = host_to_device(blocks.float() + noise, device)
     elif strategy == 'importance':
         key = scores
     elif strategy == 'importance_sampling':
