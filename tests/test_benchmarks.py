@@ -469,6 +469,28 @@ def test_gpu_check_quick_steps_the_small_config_of_every_method():
 
 
 @pytest.mark.slow
+def test_gpu_check_compares_mmcvs_cuda_ops_with_their_cpu_kernels(monkeypatch):
+    """The mmcv-cuda-ops check's comparison, with CUDA simulated by the CPU
+    (``Tensor.cuda`` left on the CPU): the same kernels agree; a build
+    without CUDA kernels (mmcv raising) is a failed row naming the error."""
+    import mmcv.ops
+    import torch
+    gpu_check = _tool_module('gpu_check')
+    args = gpu_check.parse_args(['--device', 'cpu'])
+    assert gpu_check.mmcv_cuda_rows(args) == []  # CUDA only
+    args.device = 'cuda'
+    monkeypatch.setattr(torch.Tensor, 'cuda', lambda self, *a, **k: self)
+    [row] = gpu_check.mmcv_cuda_rows(args)
+    assert row['ok'] is True and 'roi_align max diff 0.0e+00' in row['note'], row
+
+    def no_cuda_kernel(*args, **kwargs):
+        raise RuntimeError('roi_align_forward_impl: implementation for device cuda:0 not found.')
+
+    monkeypatch.setattr(mmcv.ops, 'roi_align', no_cuda_kernel)
+    [row] = gpu_check.mmcv_cuda_rows(args)
+    assert row['ok'] is False and 'implementation for device cuda:0 not found' in row['note']
+
+
 def test_gpu_check_checks_determinism_on_dinos_vit_too():
     """The docs' one refusal that no small config shows (the ViT's bicubic
     position embedding) is among the configs of the determinism check."""
@@ -516,6 +538,7 @@ def test_gpu_check_runs_each_kind_of_method_in_each_precision_on_the_cpu(tmp_pat
     whole, blocked = [c for c in checks if c['check'] == 'detcon-loss-memory']
     assert (whole['block_images'], blocked['block_images']) == (None, 4)
     assert blocked['ok'] and blocked['same_loss'] and blocked['saved_mib'] < whole['saved_mib']
+    assert blocked['less_memory'] and blocked['grad_max_diff'] <= 1e-4
     table = (out / 'gpu_check.md').read_text()
     assert '| config | mode | ok | loss | step ms | peak MiB | note |' in table
     assert '### Checks (issue 22)' in table

@@ -314,7 +314,7 @@ def spread(values: Sequence[float]) -> Dict[str, float]:
 
 def detcon_loss_memory(images: int, gathered: int, masks: int = 16, dim: int = 256,
                        block_images: Optional[int] = None, device: str = 'cpu',
-                       seed: int = 0) -> Dict[str, Optional[float]]:
+                       seed: int = 0, return_grads: bool = False) -> Dict[str, Optional[float]]:
     """Measure one forward and backward of ``DetConLoss`` on one process.
 
     The process holds ``images`` images of ``masks`` predictions each; the
@@ -328,7 +328,9 @@ def detcon_loss_memory(images: int, gathered: int, masks: int = 16, dim: int = 2
         tensor of one direction, ``images x masks x 2 gathered x masks``, the
         unit of the loss's memory; ``peak_mib``: the peak allocated during
         forward and backward (CUDA only, else None); ``ms``: the wall time of
-        both; ``loss``: the value (equal across ``block_images``).
+        both; ``loss``: the value (equal across ``block_images``); with
+        ``return_grads``, ``grads``: the predictions' gradients (2, images,
+        masks, dim) on the CPU.
     """
 
     import torch.nn.functional as F
@@ -356,10 +358,13 @@ def detcon_loss_memory(images: int, gathered: int, masks: int = 16, dim: int = 2
         torch.cuda.synchronize()
     ms = (time.perf_counter() - start) * 1e3
     peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device == 'cuda' else None
-    return dict(images=images, gathered=gathered, masks=masks, block_images=block_images,
-                saved_mib=sum(storages.values()) / 2**20,
-                logits_mib=images * masks * 2 * gathered * masks * 4 / 2**20,
-                peak_mib=peak, ms=ms, loss=float(loss.detach()))
+    figures = dict(images=images, gathered=gathered, masks=masks, block_images=block_images,
+                   saved_mib=sum(storages.values()) / 2**20,
+                   logits_mib=images * masks * 2 * gathered * masks * 4 / 2**20,
+                   peak_mib=peak, ms=ms, loss=float(loss.detach()))
+    if return_grads:
+        figures['grads'] = torch.stack([pred1.grad, pred2.grad]).cpu()
+    return figures
 
 
 # --------------------------------------------------------------------------

@@ -15,13 +15,16 @@
    finite gradients, or a step the fp16 loss scaler skipped), ``loss``,
    ``step_ms`` (the second step, the first warms up), ``peak_mib`` (CUDA),
    ``error`` (one line).
-3. **Checks**: ``deterministic`` (each method's small config, and DINO's
-   ViT, under ``torch.use_deterministic_algorithms(True)`` with cuBLAS's
-   workspace fixed as ``DeterministicCUDAHook`` does: bit-identical twice,
-   or refused where the docs say an op has no deterministic CUDA kernel), ``host-syncs`` (CUDA:
-   synchronizing calls of a step, ``torch.cuda.set_sync_debug_mode``) and
-   ``detcon-loss-memory`` (whole batch against blocks; the shipped per-GPU
-   batch on CUDA).
+3. **Checks**: ``mmcv-cuda-ops`` (CUDA: mmcv's ``roi_align`` and ``nms`` on
+   CUDA tensors, against their CPU kernels), ``deterministic`` (each
+   method's small config, and DINO's ViT, under
+   ``torch.use_deterministic_algorithms(True)`` with cuBLAS's workspace
+   fixed as ``DeterministicCUDAHook`` does: bit-identical twice, or refused
+   where the docs say an op has no deterministic CUDA kernel),
+   ``host-syncs`` (CUDA: synchronizing calls of a step,
+   ``torch.cuda.set_sync_debug_mode``; any in mmssl_ext's code fails) and
+   ``detcon-loss-memory`` (whole batch against blocks: same loss and
+   gradients, less memory; the shipped per-GPU batch on CUDA).
 4. **Pairs** (CUDA without ``--quick``, or ``--pairs``): each method against
    its mmpretrain baseline, ResNet-50 / ViT-B at 224 px, batch 64, AMP (on
    CUDA), through ``benchmark_suite.py full``: step time, images/s, peak
@@ -111,7 +114,42 @@ def environment(device: str) -> Dict:
             env[package] = f'not importable ({type(err).__name__}: {err})'.splitlines()[0]
     env['mmcv_ops'] = importlib.util.find_spec('mmcv._ext') is not None \
         if not env['mmcv'].startswith('not') else False
+    if env['mmcv_ops']:
+        try:
+            from mmcv.ops import get_compiling_cuda_version
+            env['mmcv_ops_cuda'] = get_compiling_cuda_version()
+        except Exception as err:  # noqa: BLE001 (a broken build is a finding to report)
+            env['mmcv_ops_cuda'] = f'unreadable ({type(err).__name__}: {err})'.splitlines()[0]
     return env
+
+
+def mmcv_cuda_rows(args: argparse.Namespace) -> List[Dict]:
+    """CUDA only: mmcv's compiled ops run on CUDA tensors (what mmdet and mmseg
+    need for transfer; ``tools/install.sh`` builds them with ``FORCE_CUDA=1``)
+    and agree with their CPU kernels: ``roi_align`` (values within 1e-4) and
+    ``nms`` (the same boxes kept)."""
+    if args.device != 'cuda':
+        return []
+    row = dict(check='mmcv-cuda-ops', config='roi_align, nms', ok=False, note=None)
+    try:
+        from mmcv.ops import nms, roi_align
+        gen = torch.Generator().manual_seed(0)
+        features = torch.randn(2, 8, 16, 16, generator=gen)
+        corners = torch.rand(6, 2, generator=gen) * 10
+        boxes = torch.cat([corners, corners + 1 + torch.rand(6, 2, generator=gen) * 5], dim=1)
+        rois = torch.cat([torch.tensor([0., 0, 0, 1, 1, 1])[:, None], boxes], dim=1)
+        scores = torch.rand(6, generator=gen)
+        on_cpu = roi_align(features, rois, (3, 3), 0.5, 2, 'avg', True)
+        on_gpu = roi_align(features.cuda(), rois.cuda(), (3, 3), 0.5, 2, 'avg', True).cpu()
+        kept_cpu = nms(boxes, scores, 0.3)[1].tolist()
+        kept_gpu = nms(boxes.cuda(), scores.cuda(), 0.3)[1].cpu().tolist()
+        diff = float((on_cpu - on_gpu).abs().max())
+        row['ok'] = diff <= 1e-4 and kept_cpu == kept_gpu
+        row['note'] = f'roi_align max diff {diff:.1e}; nms kept {kept_gpu} (CPU {kept_cpu})'
+    except Exception as err:  # noqa: BLE001 (a CPU-only build fails here: the finding)
+        row['note'] = _first_line(err)
+    print(f'mmcv-cuda-ops: {row["ok"]} {row["note"]}', flush=True)
+    return [row]
 
 
 def default_configs(quick: bool) -> List[str]:
@@ -306,9 +344,11 @@ def determinism_rows(args: argparse.Namespace, data_root: str, deadline: float) 
 def host_sync_rows(args: argparse.Namespace, data_root: str, deadline: float) -> List[Dict]:
     """CUDA only: the synchronizing calls of one training step per method
     (small configs), counted with ``torch.cuda.set_sync_debug_mode('warn')``
-    on the second step; ``sites``: where they come from. Informational (the
-    CPU test tests/test_host_syncs.py is the gate); ``ok`` is False only when
-    the step fails."""
+    on the second step; ``sites``: where they come from. ``ok`` is False
+    when the step fails or when a site is in mmssl_ext's own code (which
+    claims none: tests/test_host_syncs.py checks the host reads it can see on
+    the CPU; this sees the rest, e.g. copies from pageable memory or
+    boolean indexing); the sites of torch, mmengine and mmpretrain are listed."""
     import warnings
 
     from mmssl_ext.analysis.benchmark import build_for_training, checked_step
@@ -328,25 +368,35 @@ def host_sync_rows(args: argparse.Namespace, data_root: str, deadline: float) ->
                 torch.cuda.set_sync_debug_mode(0)
         syncs = [w for w in caught if 'synchroniz' in str(w.message)]
         sites: Dict[str, int] = {}
+        ours = set()
         for w in syncs:
             site = f'{osp.basename(w.filename)}:{w.lineno}'
             sites[site] = sites.get(site, 0) + 1
-        row.update(ok=True, syncs=len(syncs), sites=sites)
+            if f'{os.sep}mmssl_ext{os.sep}' in w.filename:
+                ours.add(site)
+        row.update(ok=not ours, syncs=len(syncs), sites=sites, ours=sorted(ours))
 
     def on_error(row, err):
         row['ok'], row['note'] = False, _first_line(err)
 
-    return _rows_per_config('host-syncs', dict(syncs=None, sites=None), args, data_root,
+    return _rows_per_config('host-syncs', dict(syncs=None, sites=None, ours=None), args, data_root,
                             deadline, measure, on_error)
 
 
 def detcon_loss_rows(args: argparse.Namespace, deadline: float) -> List[Dict]:
     """DetConLoss's memory, whole batch against blocks of anchor images: the
     shipped per-GPU batch (256 images of 16 masks against 4096 gathered,
-    blocks of 32) on CUDA, a small one (16 against 64, blocks of 4) on the CPU."""
+    blocks of 32) on CUDA, a small one (16 against 64, blocks of 4) on the CPU.
+
+    The whole batch's row is a finding either way (``ok`` None when it runs
+    out of memory: what the blocks are for). The blocks' row is ``ok`` when
+    it runs and, where the whole batch ran too, gives its loss (rel. 1e-5)
+    and gradients (max difference 1e-4 of the largest) with a lower peak
+    (CUDA) or fewer saved tensors (CPU).
+    """
     from mmssl_ext.analysis.benchmark import detcon_loss_memory
     images, gathered, block = (256, 4096, 32) if args.device == 'cuda' else (16, 64, 4)
-    rows = []
+    rows, grads = [], []
     for block in (None, block):
         row = dict(check='detcon-loss-memory', ok=None, block_images=block)
         rows.append(row)
@@ -354,17 +404,27 @@ def detcon_loss_rows(args: argparse.Namespace, deadline: float) -> List[Dict]:
             row['note'] = 'skipped: --budget-s spent'
             continue
         try:
-            row.update(detcon_loss_memory(images, gathered, block_images=block,
-                                          device=args.device), ok=True)
+            figures = detcon_loss_memory(images, gathered, block_images=block,
+                                         device=args.device, return_grads=True)
+            grads.append(figures.pop('grads'))
+            row.update(figures, ok=True)
         except Exception as err:  # noqa: BLE001 (an out-of-memory is a finding)
-            row['ok'], row['note'] = False, f'{type(err).__name__}: {err}'.splitlines()[0][:300]
+            out_of_memory = 'out of memory' in str(err).lower()
+            row['ok'] = None if out_of_memory and block is None else False
+            row['note'] = f'{type(err).__name__}: {err}'.splitlines()[0][:300]
         finally:
             if args.device == 'cuda':
                 torch.cuda.empty_cache()
         print(f'detcon loss memory {row}', flush=True)
-    if all(r.get('loss') is not None for r in rows):
-        rows[1]['same_loss'] = math.isclose(rows[0]['loss'], rows[1]['loss'], rel_tol=1e-5)
-        rows[1]['ok'] = rows[1]['same_loss']
+    whole, blocks = rows
+    if whole.get('loss') is not None and blocks.get('loss') is not None:
+        blocks['same_loss'] = math.isclose(whole['loss'], blocks['loss'], rel_tol=1e-5)
+        scale = float(grads[0].abs().max())
+        blocks['grad_max_diff'] = float((grads[0] - grads[1]).abs().max()) / max(scale, 1e-30)
+        memory = 'peak_mib' if args.device == 'cuda' else 'saved_mib'
+        blocks['less_memory'] = blocks[memory] < whole[memory]
+        blocks['ok'] = (blocks['same_loss'] and blocks['grad_max_diff'] <= 1e-4
+                        and blocks['less_memory'])
     return rows
 
 
@@ -435,9 +495,15 @@ def checks_markdown(checks: List[Dict]) -> List[str]:
             result = row.get('note') or (
                 f'saved {row["saved_mib"]:.0f} MiB, peak '
                 f'{row["peak_mib"] if row["peak_mib"] is None else round(row["peak_mib"])} MiB, '
-                f'{row["ms"]:.0f} ms, loss {row["loss"]:.6f}')
+                f'{row["ms"]:.0f} ms, loss {row["loss"]:.6f}'
+                + (f', gradients within {row["grad_max_diff"]:.1e} of the whole batch\'s'
+                   if row.get('grad_max_diff') is not None else ''))
         elif row['check'] == 'host-syncs':
-            what, result = row['config'], row.get('note') or f'{row["syncs"]} {row["sites"]}'
+            what, result = row['config'], row.get('note') or (
+                f'{row["syncs"]} {row["sites"]}'
+                + (f'; in mmssl_ext: {row["ours"]}' if row.get('ours') else ''))
+        elif row['check'] == 'mmcv-cuda-ops':
+            what, result = row['config'], row['note']
         else:
             what = row['config']
             result = f'{row.get("note")}; expected ops {row.get("expected_ops")}'
@@ -489,7 +555,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         generate(data_root, SceneConfig(num_train=max(2 * args.batch, 24), num_val=8,
                                         image_size=96), verbose=False)
     rows = run_steps(args, data_root, deadline)
-    checks = (determinism_rows(args, data_root, deadline)
+    checks = (mmcv_cuda_rows(args) + determinism_rows(args, data_root, deadline)
               + host_sync_rows(args, data_root, deadline) + detcon_loss_rows(args, deadline))
     pairs = run_pairs(args, data_root, deadline) if args.pairs or (
         args.device == 'cuda' and not args.quick) else {}
