@@ -897,17 +897,19 @@ class _TwoProcessRun:
 @pytest.mark.skipif(not osp.isdir('/proc'), reason='finds the rank-1 process through /proc')
 @pytest.mark.parametrize('gpu', [True, False], ids=['init_dist', 'gloo'])
 def test_the_collective_timeout_reaches_init_process_group(gpu, monkeypatch):
-    """Every pretraining config sets env_cfg.dist_cfg.timeout=1800 (torch's
-    NCCL default is 600 s), and it reaches torch's init_process_group as a
-    timedelta: through mmengine's init_dist (the GPU path, CUDA calls
-    stubbed) and through our gloo path."""
+    """Every pretraining and downstream benchmark config sets
+    env_cfg.dist_cfg.timeout=1800 (torch's NCCL default is 600 s), and it
+    reaches torch's init_process_group as a timedelta: through mmengine's
+    init_dist (the GPU path, CUDA calls stubbed) and through our gloo path."""
     import datetime
 
     from mmengine.dist import init_dist
 
     from mmssl_ext.analysis.benchmark import pretraining_configs
     from mmssl_ext.utils.dist import prepare_cpu_distributed
-    for path in pretraining_configs(osp.join(REPO_ROOT, 'configs')):
+    benchmarks = glob.glob(osp.join(REPO_ROOT, 'configs', 'benchmarks', '*', '*.py'))
+    assert len(benchmarks) > 15
+    for path in pretraining_configs(osp.join(REPO_ROOT, 'configs')) + benchmarks:
         timeout = Config.fromfile(path).env_cfg.dist_cfg.get('timeout')
         assert timeout == 1800, (path, timeout)
     cfg = Config.fromfile(SMALL_CONFIG)

@@ -16,6 +16,7 @@ _base_ = [
     'mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py',
     '../../_base_/checkpoint_match.py',
 ]
+env_cfg = _base_.collective_timeout  # our collective timeout (checkpoint_match.py)
 
 # mmssl_ext.models imports mmpretrain's models, which register mmpretrain's
 # ResLayerExtraNorm (the C4 head with the extra norm) into mmdet's registry.

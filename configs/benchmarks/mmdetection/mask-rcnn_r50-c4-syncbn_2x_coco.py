@@ -7,6 +7,7 @@
 #
 # MaskCo (ImageNet 200 epochs): 40.8 AP^bb / 35.5 AP^mk.
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py', '../../_base_/checkpoint_match.py']
+env_cfg = _base_.collective_timeout  # our collective timeout (checkpoint_match.py)
 
 # mmssl_ext.models imports mmpretrain's models, which register mmpretrain's
 # ResLayerExtraNorm (the C4 head with the extra norm) into mmdet's registry.

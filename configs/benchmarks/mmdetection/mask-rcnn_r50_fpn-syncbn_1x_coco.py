@@ -12,6 +12,7 @@
 # DetCon (ImageNet 1000 epochs): DetCon_S 41.8 AP^bb / 37.4 AP^mk (1x),
 # DetCon_B 42.7 / 38.2; supervised 39.6 / 35.6 (1x).
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../../_base_/checkpoint_match.py']
+env_cfg = _base_.collective_timeout  # our collective timeout (checkpoint_match.py)
 
 custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 

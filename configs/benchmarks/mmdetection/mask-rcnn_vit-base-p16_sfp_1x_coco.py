@@ -10,6 +10,7 @@
 # ccMIM: +3.7 AP^bb / +2.5 AP^mk over MAE after 300 pretraining epochs,
 # +2.5 / +1.9 after 800.
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../../_base_/checkpoint_match.py']
+env_cfg = _base_.collective_timeout  # our collective timeout (checkpoint_match.py)
 
 custom_imports = dict(
     imports=['mmssl_ext.models', 'mmssl_ext.engine', 'mmssl_ext.models.detection'],

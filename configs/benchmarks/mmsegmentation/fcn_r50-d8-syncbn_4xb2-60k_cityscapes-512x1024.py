@@ -6,6 +6,7 @@ _base_ = [
     'mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py',
     '../../_base_/checkpoint_match.py',
 ]
+env_cfg = _base_.collective_timeout  # our collective timeout (checkpoint_match.py)
 
 custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 

@@ -12,6 +12,7 @@
 #
 # DetCon (ImageNet 1000 epochs, Table 1): DetCon_B 77.3 mIoU (BYOL 75.7).
 _base_ = ['mmseg::fcn/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py', '../../_base_/checkpoint_match.py']
+env_cfg = _base_.collective_timeout  # our collective timeout (checkpoint_match.py)
 
 custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 

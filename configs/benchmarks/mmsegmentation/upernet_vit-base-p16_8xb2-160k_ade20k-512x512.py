@@ -12,6 +12,7 @@ _base_ = [
     'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
     '../../_base_/checkpoint_match.py',
 ]
+env_cfg = _base_.collective_timeout  # our collective timeout (checkpoint_match.py)
 
 custom_imports = dict(imports=['mmssl_ext.models', 'mmssl_ext.engine'], allow_failed_imports=False)
 
