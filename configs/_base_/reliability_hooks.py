@@ -5,9 +5,9 @@
 # have one (DINO's per-parameter clipping and last-layer freeze); one budget of
 # skipped bad samples (the dataset's max_skipped_samples) for all the job's
 # processes, carried through resume; atomic checkpoints under FlexibleRunner
-# (FSDP/DeepSpeed) too; with randomness.deterministic=True on a GPU, the global
-# pools made deterministic, and a model with an op that cannot be made so refused,
-# naming the op, before the first step. Inherited
+# (FSDP/DeepSpeed) too; with randomness.deterministic=True on a GPU, cuBLAS's
+# workspace fixed (CUBLAS_WORKSPACE_CONFIG), and a model with an op that has no
+# deterministic CUDA kernel refused, naming the op, before the first step. Inherited
 # through default_runtime.py, or listed
 # beside an mmpretrain recipe as a second base (it defines nothing else, so
 # that mmengine's rule against a key defined by two bases is never hit).
