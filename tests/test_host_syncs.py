@@ -116,3 +116,6 @@ def test_host_data_goes_to_a_gpu_from_pinned_memory_without_blocking(monkeypatch
     calls.clear()
     host_to_device(torch.zeros(2), 'cpu')
     assert calls == [('to', ('cpu', ), dict(dtype=None))]
+    calls.clear()
+    host_to_device(torch.zeros(2), None)  # no device named: the tensor stays where it is
+    assert calls == [('to', (None, ), dict(dtype=None))]
