@@ -128,7 +128,9 @@ def _runner(model):
 
 
 def test_the_hook_fixes_cublas_and_refuses_on_cuda_naming_the_op(monkeypatch):
-    monkeypatch.delenv('CUBLAS_WORKSPACE_CONFIG', raising=False)
+    # Recorded by monkeypatch first, so that what the hook sets is undone afterwards.
+    monkeypatch.setenv('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+    monkeypatch.delenv('CUBLAS_WORKSPACE_CONFIG')
     _compile_supported(monkeypatch, True)
     dino = _model('dino/dino_vit-small-p16_8xb64-coslr-100e_in1k.py')
     maskco = _model('maskco/maskco_r18_1xb32-600i_synthetic.py')
