@@ -1320,17 +1320,23 @@ def test_an_optimizer_without_pre_hooks_still_gets_its_buffers_back():
     assert torch.equal(tiny.model[0].running_mean, statistics)
 
 
-def _guard_worker(rank, world_size, init_file, result_dir):
-    """One of 2 gloo processes: DDP, AMP (CPU GradScaler); a NaN batch on
-    rank 0 only, at the second step."""
+def _guard_worker(rank, world_size, init_file, result_dir, amp=True):
+    """One of 2 gloo processes: DDP, AMP (CPU GradScaler) or not; a NaN batch
+    on rank 0 only, at the second step."""
     from types import SimpleNamespace
 
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world_size)
-    tiny = _TinyGuarded(lambda model: _cpu_amp_wrapper(model, SimpleNamespace(setattr=setattr)),
-                        f'guard-rank{rank}', max_skipped=0)
+    from mmengine.optim import OptimWrapper
+
+    def build(model):
+        if amp:
+            return _cpu_amp_wrapper(model, SimpleNamespace(setattr=setattr))
+        return OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+
+    tiny = _TinyGuarded(build, f'guard-rank{rank}', max_skipped=0)
     tiny.runner.model = DistributedDataParallel(tiny.model)
     tiny.model = tiny.runner.model
     outcome = 'went on'
@@ -1345,14 +1351,16 @@ def _guard_worker(rank, world_size, init_file, result_dir):
     dist.destroy_process_group()
 
 
-def test_every_process_counts_a_fault_that_one_process_saw(tmp_path):
-    """DDP + AMP on 2 gloo processes, a NaN batch on rank 0 only: the scaler
-    skips the step on both (the gradients are all-reduced), and both count
-    the fault (the non-finite-terms flag is all-reduced): with max_skipped=0
-    both stop, rank 1 saying the fault came from another process. Deciding
-    per process, rank 1 would go on alone into its next collective."""
+@pytest.mark.parametrize('amp', [True, False], ids=['amp', 'fp32'])
+def test_every_process_counts_a_fault_that_one_process_saw(tmp_path, amp):
+    """DDP on 2 gloo processes, a NaN batch on rank 0 only. Under AMP the
+    scaler skips the step on both (the gradients are all-reduced) and both
+    count the fault (the non-finite-terms flag is all-reduced); in fp32 the
+    pre-hook's flag is all-reduced. With max_skipped=0 both stop, rank 1
+    saying the fault came from another process. Deciding per process, rank
+    1 would go on alone into its next collective."""
     import torch.multiprocessing as mp
-    mp.spawn(_guard_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    mp.spawn(_guard_worker, args=(2, str(tmp_path / 'init'), str(tmp_path), amp), nprocs=2)
     outcomes = [open(tmp_path / f'rank{r}.txt').read() for r in range(2)]
     assert 'non-finite loss terms' in outcomes[0] and 'stopping' in outcomes[0], outcomes
     assert 'the fault came from another process' in outcomes[1], outcomes

@@ -1,11 +1,10 @@
 """Steps with a non-finite loss or gradient: skipped within a budget, else a clean stop."""
 import math
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-import torch.distributed as torch_dist
-from mmengine.dist import is_distributed
+from mmengine.dist import all_reduce, is_distributed
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
@@ -184,14 +183,7 @@ class NonFiniteGuardHook(Hook):
                   if p.grad is not None]
         if not params:
             return None
-        finite = all_finite([p.grad for p in params])
-        if is_distributed():
-            flag = finite.to(torch.float32).reshape(1)
-            if flag.device.type == 'cpu' and torch_dist.get_backend() == 'nccl':
-                flag = flag.cuda()
-            torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MIN)
-            finite = flag[0] > 0
-        if bool(finite):
+        if not _on_any_process(~all_finite([p.grad for p in params])):
             return None
         bad = [self._names.get(id(p), f'<param {tuple(p.shape)}>') for p in params
                if not bool(torch.isfinite(p.grad).all())]
@@ -298,14 +290,13 @@ def _at_update_boundary(runner) -> bool:
     return any(flags) if flags else True
 
 
-def _on_any_process(flag: bool) -> bool:
-    """``flag`` or-ed over the processes (every process must call it)."""
+def _on_any_process(flag: Union[bool, torch.Tensor]) -> bool:
+    """``flag`` (a bool, or a 0-d bool tensor left on its device until the
+    one host read) or-ed over the processes (every process must call it)."""
     if not is_distributed():
-        return flag
-    value = torch.tensor([float(flag)])
-    if torch_dist.get_backend() == 'nccl':
-        value = value.cuda()
-    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MAX)
+        return bool(flag)
+    value = torch.as_tensor(flag).to(torch.float32).reshape(1)
+    all_reduce(value, op='max')  # mmengine's: on the backend's device, and back
     return bool(value[0] > 0)
 
 
